@@ -1,0 +1,42 @@
+# geowarn: `make demo` and `make test` work on a fresh Debian/Ubuntu with Python 3.11+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+ROOT   := $(shell id -u 2>/dev/null)
+
+.PHONY: demo test venv test-deps system-deps bench-ingest clean
+
+$(PY):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$(ROOT)" = "0" ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
+	  else echo "python3 -m venv failed: install python3-venv (Debian/Ubuntu)"; exit 1; fi; }
+	$(PY) -m pip install -q --upgrade pip
+
+venv: $(PY)
+	$(PY) -m pip install -q -e .
+
+# Services the tests talk to for real: Mosquitto (and, later, VictoriaMetrics).
+system-deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$(ROOT)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (run as root, or install them)"; exit 1; fi; \
+	fi
+
+test-deps: $(PY) system-deps
+	$(PY) -m pip install -q -e '.[test]'
+
+test: test-deps
+	$(PY) -m pytest -q
+
+demo: venv
+	$(PY) -m geowarn.simulators.demo
+
+bench-ingest: test-deps
+	$(PY) bench/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info state

@@ -1,0 +1,180 @@
+"""`geowarn` command line. Each subcommand is a small function; errors in configuration or
+input print one clear line and exit 2, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from geowarn.drivers.timestamps import format_ts, parse_ts
+from geowarn.drivers.base import Invalid
+
+from .config import ConfigError, load_config
+from .journal import Journal
+
+EXIT_USAGE = 2
+
+
+def _journal_path(state_dir: str) -> Path:
+    return Path(state_dir) / "journal.sqlite"
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_check(args) -> int:
+    cfg = load_config(args.config)
+    summary = cfg.registry.summary()
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{cfg.source}: OK")
+    print(f"  {summary['name']}{' (EXAMPLE registry)' if summary['example'] else ''}")
+    print(f"  {summary['sites']} sites, {summary['device_total']} devices: "
+          + ", ".join(f"{n} {k}" for k, n in summary["devices"].items()))
+    print("  counties: " + ", ".join(f"{c} {n}" for c, n in summary["counties"].items()))
+    print(f"  threatened: {summary['households']} households, {summary['people']} people")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    reg = load_config(args.config).registry
+    rows = [{"id": d.id, "site": d.site, "kind": d.kind, "protocol": d.protocol, "sensors": list(d.sensors),
+             "interval_s": d.interval_s, "accelerated_interval_s": d.accelerated_interval_s, "model": d.model}
+            for d in reg.devices]
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'device':<14} {'site':<8} {'kind':<9} {'sensors':<10} {'interval':>8}  model")
+    for r in rows:
+        print(f"{r['id']:<14} {r['site']:<8} {r['kind']:<9} {','.join(r['sensors']) or '-':<10} "
+              f"{r['interval_s']:>7}s  {r['model'] or ''}")
+    print(f"{len(rows)} devices")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .intake import Intake
+
+    cfg = load_config(args.config)
+    settings = cfg.settings
+    journal = Journal(_journal_path(args.state_dir), settings.journal.synchronous)
+    intake = Intake(cfg.registry, settings.intake, journal, broker_url=args.broker)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    intake.start()
+    logging.getLogger("geowarn").info("geowarn running: %d sites, %d devices, state in %s",
+                                      len(cfg.registry.sites), len(cfg.registry.devices), args.state_dir)
+    deadline = time.monotonic() + args.duration if args.duration else None
+    while not done.wait(0.5):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    intake.stop()
+    journal.close()
+    return 0
+
+
+def cmd_status(args) -> int:
+    path = _journal_path(args.state_dir)
+    if not path.exists():
+        raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
+    with Journal(path) as j:
+        summary = j.status_summary()
+    now = time.time()
+    if args.json:
+        for d in summary["devices"].values():
+            for k in ("last_reading", "last_received", "last_status"):
+                if k in d:
+                    d[k] = format_ts(d[k])
+        summary["sites"] = {s: format_ts(t) for s, t in summary["sites"].items()}
+        _print_json(summary)
+        return 0
+    print(f"readings: {summary['readings']} ({', '.join(f'{k} {n}' for k, n in summary['readings_by_kind'].items())})")
+    print(f"sites reporting: {len(summary['sites'])}, devices reporting: {len(summary['devices'])}")
+    for site, ts in sorted(summary["sites"].items()):
+        print(f"  {site:<10} last reading {format_ts(ts)} ({(now - ts) / 3600:.1f} h ago)")
+    print(f"quarantined: {summary['quarantine_total']}")
+    for reason, n in sorted(summary["quarantine"].items(), key=lambda kv: -kv[1]):
+        print(f"  {reason:<20} {n}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    path = _journal_path(args.state_dir)
+    if not path.exists():
+        raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
+    try:
+        since = parse_ts(args.since) if args.since else None
+    except Invalid as e:
+        raise ConfigError("--since", "", e.detail) from None
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["ts", "site", "device", "kind", "channel", "value"])
+    with Journal(path) as j:
+        for ts, site, device, kind, channel, value in j.export_rows(since, args.site):
+            out.writerow([format_ts(ts), site, device, kind, channel, repr(value)])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="geowarn", description="Geohazard monitoring and early warning.")
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp):
+        sp.add_argument("--config", help="configuration file (default: the built-in Xiangtan example)")
+        return sp
+
+    sp = with_config(sub.add_parser("check", help="validate a configuration and summarise it"))
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_check)
+
+    sp = with_config(sub.add_parser("devices", help="list every device of the registry"))
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_devices)
+
+    sp = with_config(sub.add_parser("run", help="run the service"))
+    sp.add_argument("--broker", help="mqtt://HOST:PORT (default: from the configuration)")
+    sp.add_argument("--state-dir", default="state")
+    sp.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds; for demos and tests
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("status", help="what the journal holds: readings, last seen, quarantine")
+    sp.add_argument("--state-dir", required=True)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("export", help="readings as CSV ts,site,device,kind,channel,value")
+    sp.add_argument("--state-dir", required=True)
+    sp.add_argument("--since", help="RFC 3339 or epoch seconds")
+    sp.add_argument("--site")
+    sp.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"geowarn {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:  # e.g. a malformed broker URL
+        print(f"geowarn {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Configuration: the network registry plus service settings, from YAML.
+
+A configuration file either holds the registry inline (`sites:`, as the built-in example
+does) or names a registry file (`registry: path.yaml`), plus optional sections (`intake:`,
+`journal:`, …). Every problem is reported as `file:line: place: problem`, never a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .registry import Registry
+
+REGISTRY_KEYS = ("name", "example", "note", "sites")
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("geowarn.daemon") / "defaults" / "xiangtan_example.yaml"))
+
+
+class ConfigError(Exception):
+    def __init__(self, file: str, place: str, problem: str, line: int | None = None):
+        self.file, self.place, self.problem, self.line = file, place, problem, line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {place}: {problem}" if place else f"{where}: {problem}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSSettings(_Section):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    # never turn this on outside a lab: it accepts any server certificate
+    insecure: bool = False
+
+
+class IntakeSettings(_Section):
+    broker: str = "mqtt://127.0.0.1:1883"
+    client_id: str = Field("geowarn", min_length=1, max_length=128)
+    username: str | None = None
+    password_env: str = "GEOWARN_MQTT_PASSWORD"  # secrets come from the environment
+    tls: TLSSettings | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    # un-acknowledged QoS 1 messages the broker may have in flight to us: bounds our memory
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 86400, ge=60)
+    batch_max: int = Field(2000, ge=1)
+    batch_wait_ms: float = Field(20.0, ge=0)
+    future_s: float = Field(600.0, ge=0)
+
+
+class JournalSettings(_Section):
+    # full: fsync each batch (survives power loss); normal: survives a process crash
+    synchronous: str = Field("full", pattern="^(full|normal)$")
+
+
+class Settings(_Section):
+    intake: IntakeSettings = IntakeSettings()
+    journal: JournalSettings = JournalSettings()
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    registry: Registry
+    settings: Settings
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    path = Path(path) if path is not None else default_config_path()
+    doc, root = _read_yaml(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), "", "the top level must be a mapping")
+    if "registry" in doc:
+        reg_path = (path.parent / str(doc["registry"])).resolve()
+        reg_doc, reg_root = _read_yaml(reg_path)
+        if not isinstance(reg_doc, dict):
+            raise ConfigError(str(reg_path), "", "the top level must be a mapping")
+        reg_src, reg_node = str(reg_path), reg_root
+        rest = {k: v for k, v in doc.items() if k != "registry"}
+    else:
+        reg_doc = {k: doc[k] for k in REGISTRY_KEYS if k in doc}
+        reg_src, reg_node = str(path), root
+        rest = {k: v for k, v in doc.items() if k not in REGISTRY_KEYS}
+    if "sites" not in reg_doc:
+        raise ConfigError(reg_src, "sites", "no sites: a configuration needs `sites:` or `registry: FILE`")
+    registry = _validate(Registry, reg_doc, reg_src, reg_node)
+    settings = _validate(Settings, rest, str(path), root)
+    return Config(source=str(path), registry=registry, settings=settings)
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), "", f"cannot read: {e}") from None
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(str(path), "", f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+
+
+def _validate(model: type[BaseModel], doc: dict, source: str, node: yaml.Node | None):
+    try:
+        return model.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(source, place(loc), msg + more, _line_of(node, loc)) from None
+
+
+def place(loc: list) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _line_of(node: yaml.Node | None, loc: list) -> int | None:
+    """The line of the deepest YAML node the error location reaches."""
+    line = None
+    for p in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(p)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(p, int) and p < len(node.value):
+            node = node.value[p]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,273 @@
+"""Durable MQTT intake: broker → decode → screen → journal → acknowledge.
+
+A QoS 1 message is acknowledged only after everything it carried (readings, statuses,
+quarantine entries) is committed to the journal, so a crash at any moment loses nothing and a
+redelivery adds nothing. The broker holds at most `receive_maximum` un-acknowledged messages
+in flight to us and our queue is bounded, so a flood slows the broker down instead of growing
+our memory.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+
+from geowarn.drivers.base import Decoded, Reason
+from geowarn.drivers.formats import format_for, load_formats
+from geowarn.drivers.mqtt import TLSFiles, make_client, parse_broker_url
+from geowarn.drivers.screen import ScreenLimits, screen
+
+from .config import IntakeSettings
+from .journal import Entry, Journal, Quarantined, Written
+from .registry import Registry
+
+log = logging.getLogger("geowarn.intake")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    generation: int  # connection the message arrived on: its mid means nothing on another
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received: float
+
+
+@dataclass(slots=True)
+class Committed:
+    """What one batch added to the journal, handed to the core after commit."""
+
+    entry: Entry
+    written: Written
+
+
+@dataclass
+class IntakeStats:
+    messages: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    replies: int = 0
+    batches: int = 0
+    journal_errors: int = 0
+    quarantine: Counter = field(default_factory=Counter)
+    connected: bool = False
+    last_message: float | None = None
+    last_commit: float | None = None
+    last_error: str | None = None
+
+
+def decode_message(topic: str, payload: bytes, formats: list, registry: Registry, now: float,
+                   limits: ScreenLimits) -> tuple[Decoded, list]:
+    """Decode and screen one message; never raises."""
+    fmt = format_for(topic, formats)
+    if fmt is None:
+        d = Decoded()
+        d.reject(Reason.UNKNOWN_TOPIC, topic[:200])
+        return d, []
+    try:
+        decoded = fmt.decode(topic, payload)
+    except Exception as e:  # a decoder bug must cost one frame, not the service
+        log.exception("decoder %s failed on %s", fmt.name, topic)
+        d = Decoded()
+        d.reject(Reason.DECODER_ERROR, f"{type(e).__name__}: {e}"[:300])
+        return d, []
+    accepted, rejected = screen(decoded.readings, registry, now, limits)
+    decoded.rejections.extend(rejected)
+    return decoded, accepted
+
+
+class Intake:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: IntakeSettings,
+        journal: Journal,
+        sink: Callable[[Committed], None] | None = None,
+        broker_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.registry = registry
+        self.settings = settings
+        self.journal = journal
+        self.sink = sink
+        self.clock = clock
+        self.stats = IntakeStats()
+        self.formats = load_formats(registry)
+        self.limits = ScreenLimits(future_s=settings.future_s)
+        self.broker = parse_broker_url(broker_url or settings.broker)
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=settings.receive_maximum + settings.batch_max)
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
+        tls = settings.tls
+        self.client, self._connect_props = make_client(
+            settings.client_id,
+            broker=self.broker,
+            manual_ack=True,
+            persistent_session_s=settings.session_expiry_s,
+            receive_maximum=settings.receive_maximum,
+            username=settings.username,
+            password_env=settings.password_env,
+            tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="geowarn-journal-writer", daemon=True)
+        self._writer.start()
+        # connect_async + loop_start: a broker that is down at start is retried with backoff
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.settings.keepalive_s,
+                                  clean_start=False, properties=self._connect_props)
+        self.client.loop_start()
+        log.info("intake connecting to %s as %s", self.broker, self.settings.client_id)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking messages, commit and acknowledge what is queued, disconnect."""
+        self._stopping.set()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> "Intake":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.stats.connected:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # --- network thread ------------------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused connection: %s", reason_code)
+            return
+        self._generation += 1
+        self.stats.connected = True
+        topics = [(t, 1) for f in self.formats for t in f.subscriptions]
+        client.subscribe(topics)
+        log.info("connected to %s (session present: %s), subscribed to %s",
+                 self.broker, flags.session_present, ", ".join(t for t, _ in topics))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.stats.connected = False
+        self._generation += 1
+        if not self._stopping.is_set():
+            log.warning("disconnected from %s: %s; reconnecting", self.broker, reason_code)
+
+    def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        if self._stopping.is_set():
+            return  # not acknowledged: the broker redelivers it to the next run
+        # blocks when the writer falls behind: TCP back-pressure instead of unbounded memory
+        self._queue.put(Message(self._generation, msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+
+    # --- writer thread -------------------------------------------------------------------------
+
+    def _next_batch(self) -> list[Message]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000.0
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=left))
+                except queue.Empty:
+                    break
+        return batch
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self._stopping.is_set():
+                    return
+                continue
+            entry = self._build_entry(batch)
+            written = self._commit(entry)
+            if written is None:
+                return  # stopping while the journal fails: nothing acknowledged, broker redelivers
+            self._acknowledge(batch)
+            if self.sink is not None:
+                try:
+                    self.sink(Committed(entry, written))
+                except Exception:
+                    log.exception("downstream of the journal failed; readings are safe in the journal")
+
+    def _build_entry(self, batch: list[Message]) -> Entry:
+        entry = Entry()
+        now = self.clock()
+        for m in batch:
+            decoded, accepted = decode_message(m.topic, m.payload, self.formats, self.registry, now, self.limits)
+            entry.readings.extend((r, self.registry.device(r.device).site) for r in accepted)
+            entry.statuses.extend(decoded.statuses)
+            entry.replies.extend(decoded.replies)
+            entry.quarantined.extend(Quarantined(m.topic, m.payload, rej) for rej in decoded.rejections)
+        return entry
+
+    def _commit(self, entry: Entry) -> Written | None:
+        delay = 0.1
+        while True:
+            try:
+                written = self.journal.write(entry)
+            except sqlite3.Error as e:
+                # disk full, read-only, locked: keep the batch, stop acknowledging, retry
+                self.stats.journal_errors += 1
+                self.stats.last_error = f"journal: {e}"
+                log.error("journal write failed (%s); retrying in %.1f s, nothing acknowledged", e, delay)
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, 10.0)
+                continue
+            self._count(entry, written)
+            return written
+
+    def _count(self, entry: Entry, written: Written) -> None:
+        s = self.stats
+        s.readings += written.new_readings
+        s.duplicates += len(entry.readings) - written.new_readings
+        s.statuses += len(entry.statuses)
+        s.replies += len(entry.replies)
+        s.quarantine.update(q.rejection.reason for q in entry.quarantined)
+        s.batches += 1
+        s.last_commit = time.time()
+        s.last_error = None
+        for q in entry.quarantined:
+            log.warning("quarantined %s from %s: %s", q.rejection.reason, q.topic, q.rejection.detail)
+
+    def _acknowledge(self, batch: list[Message]) -> None:
+        gen = self._generation
+        for m in batch:
+            if m.qos > 0 and m.generation == gen:
+                self.client.ack(m.mid, m.qos)
+        self.stats.messages += len(batch)
+        self.stats.last_message = batch[-1].received
+

@@ -1,0 +1,222 @@
+"""The journal: SQLite in WAL mode, the service's durable memory.
+
+Accepted readings are committed here before their MQTT acknowledgement. A reading is
+identified by (device, channel, timestamp): writing it twice stores it once, so a redelivery
+after a crash adds nothing. Rows keep their insertion order (rowid), which downstream cursors
+(core warm-up, InfluxDB export) follow.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geowarn.drivers.base import CommandReply, DeviceStatus, Reading, Rejection
+
+SCHEMA_VERSION = 1
+QUARANTINE_PAYLOAD_MAX = 16 * 1024  # keep enough of a bad frame to diagnose it
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL,
+    kind TEXT NOT NULL, channel TEXT NOT NULL, UNIQUE (device, channel));
+CREATE TABLE IF NOT EXISTS readings (
+    series INTEGER NOT NULL REFERENCES series(id), ts_ms INTEGER NOT NULL, value REAL NOT NULL,
+    seq INTEGER, received_ms INTEGER NOT NULL, PRIMARY KEY (series, ts_ms));
+CREATE TABLE IF NOT EXISTS statuses (
+    device TEXT NOT NULL, ts_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, fields TEXT NOT NULL,
+    PRIMARY KEY (device, ts_ms));
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL,
+    detail TEXT NOT NULL, device TEXT, payload BLOB);
+CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine (reason);
+CREATE TABLE IF NOT EXISTS replies (
+    id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, device TEXT, command TEXT NOT NULL,
+    ok INTEGER NOT NULL, msgid TEXT, raw TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    site: str
+    device: str
+    kind: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    topic: str
+    payload: bytes
+    rejection: Rejection
+
+
+@dataclass(slots=True)
+class Entry:
+    """What one intake batch writes, in one transaction."""
+
+    readings: list[tuple[Reading, str]] = field(default_factory=list)  # (reading, site)
+    statuses: list[DeviceStatus] = field(default_factory=list)
+    replies: list[CommandReply] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    series_ids: list[int]  # per entry reading, in order
+    new_readings: int  # readings not already in the journal
+
+
+def _ms(ts: float) -> int:
+    return int(round(ts * 1000.0))
+
+
+class Journal:
+    """One connection, usable from one thread at a time (guarded by a lock)."""
+
+    def __init__(self, path: str | Path, synchronous: str = "full"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._series: dict[tuple[str, str], int] = {
+            (dev, ch): sid for sid, dev, ch in self._db.execute("SELECT id, device, channel FROM series")
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def write(self, entry: Entry, now: float | None = None) -> Written:
+        """Commit a batch atomically; raises sqlite3.Error (nothing written) on failure."""
+        received = _ms(time.time() if now is None else now)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            created: list[tuple[str, str]] = []
+            try:
+                ids = [self._series_id(r, site, created) for r, site in entry.readings]
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO readings (series, ts_ms, value, seq, received_ms) VALUES (?,?,?,?,?)",
+                    [(sid, _ms(r.ts), r.value, r.seq, received) for sid, (r, _) in zip(ids, entry.readings)],
+                )
+                new = db.total_changes - before
+                db.executemany(
+                    "INSERT OR IGNORE INTO statuses VALUES (?,?,?,?)",
+                    [(s.device, _ms(s.ts), received, json.dumps(s.fields, ensure_ascii=False)) for s in entry.statuses],
+                )
+                db.executemany(
+                    "INSERT INTO replies (received_ms, device, command, ok, msgid, raw) VALUES (?,?,?,?,?,?)",
+                    [(received, r.device, r.command, int(r.ok), r.msgid, r.raw) for r in entry.replies],
+                )
+                db.executemany(
+                    "INSERT INTO quarantine (received_ms, topic, reason, detail, device, payload) VALUES (?,?,?,?,?,?)",
+                    [(received, q.topic, q.rejection.reason, q.rejection.detail, q.rejection.device,
+                      q.payload[:QUARANTINE_PAYLOAD_MAX]) for q in entry.quarantined],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                for key in created:  # their ids were rolled back with the transaction
+                    self._series.pop(key, None)
+                raise
+        return Written(ids, new)
+
+    def _series_id(self, r: Reading, site: str, created: list[tuple[str, str]]) -> int:
+        key = (r.device, r.channel)
+        sid = self._series.get(key)
+        if sid is None:
+            cur = self._db.execute(
+                "INSERT INTO series (site, device, kind, channel) VALUES (?,?,?,?) "
+                "ON CONFLICT (device, channel) DO UPDATE SET site = excluded.site RETURNING id",
+                (site, r.device, r.kind, r.channel),
+            )
+            sid = self._series[key] = cur.fetchone()[0]
+            created.append(key)
+        return sid
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    def series(self) -> dict[int, SeriesKey]:
+        return {sid: SeriesKey(site, dev, kind, ch)
+                for sid, site, dev, kind, ch in self._query("SELECT id, site, device, kind, channel FROM series")}
+
+    def readings_after(self, rowid: int, limit: int = 10_000) -> list[tuple[int, int, float, float]]:
+        """(rowid, series, ts seconds, value) in journal order, for cursors downstream."""
+        return [(rid, sid, ts_ms / 1000.0, v) for rid, sid, ts_ms, v in self._query(
+            "SELECT rowid, series, ts_ms, value FROM readings WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (rowid, limit))]
+
+    def export_rows(self, since: float | None = None, site: str | None = None) -> Iterator[tuple]:
+        """(ts seconds, site, device, kind, channel, value) ordered by time, then series."""
+        sql = ("SELECT r.ts_ms, s.site, s.device, s.kind, s.channel, r.value FROM readings r "
+               "JOIN series s ON s.id = r.series WHERE r.ts_ms >= ?")
+        args: list[Any] = [_ms(since) if since is not None else -(2**62)]
+        if site is not None:
+            sql += " AND s.site = ?"
+            args.append(site)
+        sql += " ORDER BY r.ts_ms, s.device, s.channel"
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            rows = cur.fetchall()
+        for ts_ms, *rest in rows:
+            yield (ts_ms / 1000.0, *rest)
+
+    def count_readings(self) -> int:
+        return self._query("SELECT COUNT(*) FROM readings")[0][0]
+
+    def status_summary(self) -> dict[str, Any]:
+        """Readings per kind, last seen per site and device, quarantine counts per reason."""
+        per_kind = dict(self._query(
+            "SELECT s.kind, COUNT(*) FROM readings r JOIN series s ON s.id = r.series GROUP BY s.kind"))
+        last_dev = self._query(
+            "SELECT s.site, s.device, MAX(r.ts_ms), MAX(r.received_ms) FROM readings r "
+            "JOIN series s ON s.id = r.series GROUP BY s.device")
+        status_seen = dict(self._query("SELECT device, MAX(ts_ms) FROM statuses GROUP BY device"))
+        quarantine = dict(self._query("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason"))
+        devices: dict[str, dict[str, Any]] = {}
+        sites: dict[str, float] = {}
+        for site, dev, ts_ms, rcv_ms in last_dev:
+            devices[dev] = {"site": site, "last_reading": ts_ms / 1000.0, "last_received": rcv_ms / 1000.0}
+            sites[site] = max(sites.get(site, 0.0), ts_ms / 1000.0)
+        for dev, ts_ms in status_seen.items():
+            devices.setdefault(dev, {})["last_status"] = ts_ms / 1000.0
+        return {
+            "readings": sum(per_kind.values()),
+            "readings_by_kind": per_kind,
+            "devices": devices,
+            "sites": sites,
+            "quarantine": quarantine,
+            "quarantine_total": sum(quarantine.values()),
+        }
+
+    def quarantine_rows(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT received_ms, topic, reason, detail, device, payload FROM quarantine "
+                           "ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"received": r / 1000.0, "topic": t, "reason": reason, "detail": d, "device": dev,
+                 "payload": (p or b"")[:200].decode("utf-8", "backslashreplace")}
+                for r, t, reason, d, dev, p in rows]
