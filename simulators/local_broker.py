@@ -6,6 +6,7 @@ geowarn restarts is dropped by the broker.
 """
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,8 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            # run as whoever started us (as root it would switch to `mosquitto` and lose our folder)
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "autosave_interval 1\n"
