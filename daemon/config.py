@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,8 @@ class TLSSettings(_Section):
 class IntakeSettings(_Section):
     broker: str = "mqtt://127.0.0.1:1883"
     client_id: str = Field("geowarn", min_length=1, max_length=128)
+    # MQTT 5 (session expiry, receive maximum) unless the broker only speaks 3.1.1
+    protocol: Literal["5", "3.1.1"] = "5"
     username: str | None = None
     password_env: str = "GEOWARN_MQTT_PASSWORD"  # secrets come from the environment
     tls: TLSSettings | None = None

@@ -109,7 +109,7 @@ class Intake:
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
         tls = settings.tls
-        self.client, self._connect_props = make_client(
+        self.client, self._connect_kwargs = make_client(
             settings.client_id,
             broker=self.broker,
             manual_ack=True,
@@ -118,6 +118,7 @@ class Intake:
             username=settings.username,
             password_env=settings.password_env,
             tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
+            protocol=settings.protocol,
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -130,7 +131,7 @@ class Intake:
         self._writer.start()
         # connect_async + loop_start: a broker that is down at start is retried with backoff
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.settings.keepalive_s,
-                                  clean_start=False, properties=self._connect_props)
+                                  **self._connect_kwargs)
         self.client.loop_start()
         log.info("intake connecting to %s as %s", self.broker, self.settings.client_id)
 

@@ -59,11 +59,15 @@ def make_client(
     username: str | None = None,
     password_env: str | None = None,
     tls: TLSFiles | None = None,
-) -> tuple[paho.Client, Properties | None]:
-    """An MQTT v5 client and its CONNECT properties. With `persistent_session_s` the broker
-    keeps our subscriptions and queues QoS 1 messages while we are away (clean_start=False)."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5,
-                         manual_ack=manual_ack)
+    protocol: str = "5",
+) -> tuple[paho.Client, dict]:
+    """An MQTT client and the keyword arguments for its `connect`. With `persistent_session_s`
+    the broker keeps our subscriptions and queues QoS 1 messages while we are away
+    (MQTT 5 clean_start=False with a session expiry; 3.1.1 clean_session=False)."""
+    v5 = protocol == "5"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311, manual_ack=manual_ack,
+                         **({} if v5 else {"clean_session": persistent_session_s is None}))
     user = broker.username or username
     password = broker.password or (os.environ.get(password_env) if password_env else None)
     if user:
@@ -74,10 +78,12 @@ def make_client(
                        cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
                        tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.tls_insecure_set(tls.insecure)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    if not v5:
+        return client, {}
     props = Properties(PacketTypes.CONNECT)
     if persistent_session_s is not None:
         props.SessionExpiryInterval = persistent_session_s
     if receive_maximum is not None:
         props.ReceiveMaximum = receive_maximum
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    return client, props
+    return client, {"clean_start": persistent_session_s is None, "properties": props}

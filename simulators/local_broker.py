@@ -33,6 +33,9 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Mosquitto:
+    protocol = "5"
+    national_ok = True  # accepts `$dp` topics
+
     def __init__(self, port: int | None = None, workdir: str | Path | None = None, extra: str = ""):
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:

@@ -13,7 +13,7 @@ from geowarn.drivers.mqtt import parse_broker_url
 
 
 class Publisher:
-    def __init__(self, broker_url: str, client_id: str = "geowarn-sim", max_inflight: int = 1000,
+    def __init__(self, broker_url: str, client_id: str = "geowarn-sim", max_inflight: int = 100,
                  clean: bool = False):
         self.broker = parse_broker_url(broker_url)
         # devices speak MQTT 3.1.1 with cleanSession=0, as the national protocol asks
@@ -21,6 +21,7 @@ class Publisher:
                                   protocol=paho.MQTTv311, clean_session=clean)
         if self.broker.username:
             self.client.username_pw_set(self.broker.username, self.broker.password)
+        # paho walks its whole outgoing table on every acknowledgement: a huge window is slower
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.2, 2)
