@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .registry import Registry
+from .registry import Registry, RegistryDoc
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
 
@@ -94,7 +94,7 @@ def load_config(path: str | Path | None = None) -> Config:
         rest = {k: v for k, v in doc.items() if k not in REGISTRY_KEYS}
     if "sites" not in reg_doc:
         raise ConfigError(reg_src, "sites", "no sites: a configuration needs `sites:` or `registry: FILE`")
-    registry = _validate(Registry, reg_doc, reg_src, reg_node)
+    registry = Registry(_validate(RegistryDoc, reg_doc, reg_src, reg_node))
     settings = _validate(Settings, rest, str(path), root)
     return Config(source=str(path), registry=registry, settings=settings)
 

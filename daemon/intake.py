@@ -228,7 +228,7 @@ class Intake:
         now = self.clock()
         for m in batch:
             decoded, accepted = decode_message(m.topic, m.payload, self.formats, self.registry, now, self.limits)
-            entry.readings.extend((r, self.registry.device(r.device).site) for r in accepted)
+            entry.readings.extend((r, self.registry.device(r.device).site) for r in accepted)  # screened: known
             entry.statuses.extend(decoded.statuses)
             entry.replies.extend(decoded.replies)
             entry.quarantined.extend(Quarantined(m.topic, m.payload, rej) for rej in decoded.rejections)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geowarn.drivers.kinds import KINDS, kind_for_code
 
@@ -84,18 +84,18 @@ class Site(_Strict):
         return self
 
 
-class Registry(BaseModel):
+class RegistryDoc(BaseModel):
+    """The registry as written in configuration, validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "geowarn network"
     example: bool = False
     note: str = ""
     sites: tuple[Site, ...]
-    _sites: dict[str, Site] = PrivateAttr(default_factory=dict)
-    _devices: dict[str, Device] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Registry":
+    def _unique(self) -> "RegistryDoc":
         for what, ids in (("site", [s.id for s in self.sites]),
                           ("device", [d.id for s in self.sites for d in s.devices])):
             dup = [i for i, n in Counter(ids).items() if n > 1]
@@ -103,11 +103,21 @@ class Registry(BaseModel):
                 raise ValueError(f"duplicate {what} id {dup[0]!r}")
         return self
 
-    def model_post_init(self, _ctx) -> None:
-        self._sites = {s.id: s for s in self.sites}
-        self._devices = {d.id: d for s in self.sites for d in s.devices}
 
-    # lookups used on the hot path: plain dict gets
+class Registry:
+    """The registry at run time: plain dict lookups, cheap on the hot path."""
+
+    def __init__(self, doc: RegistryDoc):
+        self.doc = doc
+        self.name, self.example, self.note = doc.name, doc.example, doc.note
+        self.sites: tuple[Site, ...] = doc.sites
+        self._sites = {s.id: s for s in doc.sites}
+        self._devices = {d.id: d for s in doc.sites for d in s.devices}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Registry":
+        return cls(RegistryDoc.model_validate(doc))
+
     def device(self, device_id: str) -> Device | None:
         return self._devices.get(device_id)
 
@@ -119,13 +129,13 @@ class Registry(BaseModel):
         return list(self._devices.values())
 
     def summary(self) -> dict:
-        kinds = Counter(d.kind for d in self.devices)
+        kinds = Counter(d.kind for d in self._devices.values())
         return {
             "name": self.name,
             "example": self.example,
             "sites": len(self.sites),
             "devices": {k: kinds.get(k, 0) for k in DEVICE_KINDS if kinds.get(k, 0) or k != "accel"},
-            "device_total": len(self.devices),
+            "device_total": len(self._devices),
             "counties": dict(Counter(s.county for s in self.sites)),
             "households": sum(s.households for s in self.sites),
             "people": sum(s.people for s in self.sites),
