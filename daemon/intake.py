@@ -150,6 +150,11 @@ class Intake:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @property
+    def queued(self) -> int:
+        """Messages received but not yet committed: bounded by receive_maximum + batch_max."""
+        return self._queue.qsize()
+
     def wait_connected(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -80,10 +80,11 @@ def _ms(ts: float) -> int:
 class Journal:
     """One connection, usable from one thread at a time (guarded by a lock)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "full"):
+    def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=busy_timeout_s)  # then fail loudly: the intake retries
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")

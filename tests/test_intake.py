@@ -246,3 +246,38 @@ def test_status_and_export_commands(intake, registry, mosquitto, tmp_path):
     r = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "status", "--state-dir", str(tmp_path / "none")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no journal" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_blocked_journal_stops_acknowledgement_bounds_memory_and_loses_nothing(mosquitto, registry, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "state" / "journal.sqlite"
+    journal = Journal(path)
+    settings = IntakeSettings(client_id="geowarn-blocked", receive_maximum=50, batch_max=20, batch_wait_ms=5)
+    svc = Intake(registry, settings, journal, broker_url=mosquitto.url)
+    svc.start()
+    assert svc.wait_connected()
+    time.sleep(0.2)
+    blocker = sqlite3.connect(path, timeout=1)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database: every commit fails
+    try:
+        n = 2_000
+        with Publisher(mosquitto.url, "fleet") as pub:
+            for t, p in _crack_messages(registry, n):
+                pub.publish(t, p)
+            assert pub.flush(60)  # the broker took them all
+            peak = 0
+            deadline = time.monotonic() + 30
+            while svc.stats.journal_errors == 0 and time.monotonic() < deadline:
+                peak = max(peak, svc.queued)
+                time.sleep(0.05)
+        assert svc.stats.readings == 0 and svc.stats.messages == 0, "acknowledged without a journal"
+        assert svc.stats.journal_errors >= 1 and "locked" in svc.stats.last_error
+        assert 0 < peak <= settings.receive_maximum + settings.batch_max
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert wait_until(lambda: journal.count_readings() >= n, timeout=60)
+    svc.stop()
+    assert journal.count_readings() == n and svc.stats.last_error is None
+    journal.close()
