@@ -16,10 +16,11 @@ $(PY):
 venv: $(PY)
 	$(PY) -m pip install -q -e .
 
-# Services the tests talk to for real: Mosquitto (and, later, VictoriaMetrics).
+# What the tests use for real: Mosquitto, systemd-analyze (unit checks).
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(ROOT)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ from geowarn.drivers.base import Invalid
 
 from .config import ConfigError, load_config
 from .journal import Journal
+from .logs import setup_logging
 
 EXIT_USAGE = 2
 
@@ -62,24 +62,16 @@ def cmd_devices(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .intake import Intake
+    from .service import Service
 
     cfg = load_config(args.config)
-    settings = cfg.settings
-    journal = Journal(_journal_path(args.state_dir), settings.journal.synchronous)
-    intake = Intake(cfg.registry, settings.intake, journal, broker_url=args.broker)
+    service = Service(cfg, args.state_dir, broker_url=args.broker, config_path=args.config)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    intake.start()
-    logging.getLogger("geowarn").info("geowarn running: %d sites, %d devices, state in %s",
-                                      len(cfg.registry.sites), len(cfg.registry.devices), args.state_dir)
-    deadline = time.monotonic() + args.duration if args.duration else None
-    while not done.wait(0.5):
-        if deadline is not None and time.monotonic() > deadline:
-            break
-    intake.stop()
-    journal.close()
+    # reload off the signal handler: it takes locks the interrupted thread may hold
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=service.reload, daemon=True).start())
+    service.run(done, duration=args.duration)
     return 0
 
 
@@ -127,6 +119,8 @@ def cmd_export(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="geowarn", description="Geohazard monitoring and early warning.")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one object per line on stdout, for journald")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp):
@@ -162,8 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         return args.func(args)
     except ConfigError as e:

@@ -150,6 +150,11 @@ class Intake:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def set_registry(self, registry: Registry) -> None:
+        """Swap the registry (reload): later batches use the new one; nothing in flight is lost."""
+        self.formats = load_formats(registry)
+        self.registry = registry
+
     @property
     def queued(self) -> int:
         """Messages received but not yet committed: bounded by receive_maximum + batch_max."""

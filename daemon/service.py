@@ -1,0 +1,132 @@
+"""The running service: wires the stages together and keeps them healthy.
+
+driver → journal (intake) → core → alert lifecycle → outbox → apprise / siren commands,
+with the InfluxDB export beside the journal. Each stage owns its state; the service only
+passes what one stage commits to the next, ticks the time-driven ones, reloads configuration
+on SIGHUP and reports health to systemd.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config
+from .intake import Committed, Intake
+from .journal import Journal
+from .sdnotify import Notifier
+
+log = logging.getLogger("geowarn.service")
+
+SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
+
+
+class Service:
+    def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None,
+                 config_path: str | None = None, notifier: Notifier | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.state_dir = Path(state_dir)
+        self.broker_url = broker_url
+        self.notifier = notifier or Notifier()
+        self.started = time.time()
+        self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
+        self.intake = Intake(config.registry, config.settings.intake, self.journal, sink=self._on_committed,
+                             broker_url=broker_url)
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def _on_committed(self, committed: Committed) -> None:
+        """Called in the intake's writer thread right after a batch is committed."""
+
+    def _tick(self, now: float) -> None:
+        """Time-driven work: deadman checks, repeats, escalation."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.intake.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-ticker", daemon=True)
+        self._ticker.start()
+        self.notifier.ready(self.status_line())
+        log.info("geowarn running: %d sites, %d devices, state in %s", len(self.config.registry.sites),
+                 len(self.config.registry.devices), self.state_dir)
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        self._stop.set()
+        self.intake.stop()  # commits and acknowledges what it holds
+        if self._ticker is not None:
+            self._ticker.join(5)
+        self.journal.close()
+        log.info("geowarn stopped")
+
+    def run(self, until: threading.Event, duration: float | None = None) -> None:
+        self.start()
+        deadline = time.monotonic() + duration if duration else None
+        try:
+            while not until.wait(0.5):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        finally:
+            self.stop()
+
+    def _tick_loop(self) -> None:
+        interval = min(5.0, self.notifier.watchdog_interval_s or 5.0)
+        last_status = ""
+        while not self._stop.wait(1.0 if interval > 1 else interval):
+            now = time.time()
+            try:
+                with self._lock:
+                    self._tick(now)
+            except Exception:
+                log.exception("tick failed")
+            state, _ = self.health()
+            if state != "failing":  # systemd restarts us if this stops
+                self.notifier.watchdog()
+            line = self.status_line()
+            if line != last_status:
+                self.notifier.status(line)
+                last_status = line
+
+    # --- reload ------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read configuration; an invalid one is refused and the old one keeps running."""
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            return False
+        with self._lock:
+            self.config = new
+            self.intake.set_registry(new.registry)
+        log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
+        return True
+
+    # --- health ------------------------------------------------------------------------------
+
+    def health(self) -> tuple[str, list[str]]:
+        """ok / degraded / failing, with the reasons."""
+        s = self.intake.stats
+        failing, degraded = [], []
+        if s.last_error:
+            failing.append(f"journal failing: {s.last_error}")
+        if not s.connected and time.time() - self.started > 10:
+            degraded.append("broker disconnected")
+        last = s.last_commit or self.started
+        if time.time() - last > SILENCE_DEGRADED_S:
+            degraded.append(f"no readings for {(time.time() - last) / 3600:.1f} h")
+        if failing:
+            return "failing", failing + degraded
+        return ("degraded", degraded) if degraded else ("ok", [])
+
+    def status_line(self) -> str:
+        s = self.intake.stats
+        state, reasons = self.health()
+        return (f"{state}; {'connected' if s.connected else 'disconnected'}; {s.readings} readings, "
+                f"{sum(s.quarantine.values())} quarantined" + (f"; {reasons[0]}" if reasons else ""))

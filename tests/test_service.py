@@ -1,0 +1,119 @@
+"""The service as systemd runs it: notify protocol, reload, logs, unit files."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from geowarn.daemon.config import default_config_path
+from geowarn.daemon.logs import redact
+from geowarn.drivers.formats.native import Format as Native
+from geowarn.simulators.publisher import Publisher
+
+from helpers import journal_count, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path, registry_text: str, client_id: str) -> Path:
+    reg = tmp_path / "registry.yaml"
+    reg.write_text(registry_text, encoding="utf-8")
+    cfg = tmp_path / "geowarn.yaml"
+    cfg.write_text(f"registry: {reg}\nintake:\n  client_id: {client_id}\n", encoding="utf-8")
+    return cfg
+
+
+def _geowarn_run(cfg, url, state, env=None, *extra):
+    return subprocess.Popen([sys.executable, "-m", "geowarn.daemon.cli", *extra, "run", "--config", str(cfg),
+                             "--broker", url, "--state-dir", str(state)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def test_notify_protocol_ready_watchdog_stopping(tmp_path, mosquitto):
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(15)
+    cfg = _config(tmp_path, default_config_path().read_text(encoding="utf-8"), "gw-notify")
+    proc = _geowarn_run(cfg, mosquitto.url, tmp_path / "state",
+                        {"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "2000000"})
+    try:
+        messages = []
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        ready = next(m for m in messages if "READY=1" in m)
+        assert "STATUS=" in ready and "readings" in ready
+        proc.send_signal(signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+        sock.close()
+
+
+def test_sighup_reload_refuses_a_broken_config_and_applies_a_good_one(tmp_path, mosquitto):
+    original = default_config_path().read_text(encoding="utf-8")
+    cfg = _config(tmp_path, original, "gw-reload")
+    reg = tmp_path / "registry.yaml"
+    state = tmp_path / "state"
+    proc = _geowarn_run(cfg, mosquitto.url, state, None, "--log-format", "json")
+    try:
+        time.sleep(1.5)
+        reg.write_text(original.replace("kind: crack", "kind: crak", 1), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert proc.poll() is None, "a broken config must not stop the service"
+        # a good config adding a device: its readings are accepted after the reload
+        added = original.replace("  devices:\n", "  devices:\n  - id: '999900000001'\n    kind: crack\n", 1)
+        reg.write_text(added, encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        from geowarn.daemon.config import load_config
+
+        dev = load_config(cfg).registry.device("999900000001")
+        with Publisher(mosquitto.url, "dev-new") as pub:
+            pub.publish(*Native(load_config(cfg).registry).encode_readings(dev, time.time() - 60, {"width": 2.0}))
+            pub.flush()
+        assert wait_until(lambda: journal_count(state) == 1, timeout=15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    refused = [x for x in lines if "reload refused" in x["msg"]]
+    assert refused and refused[0]["level"] == "error" and "crak" in refused[0]["msg"]
+    assert any("configuration reloaded" in x["msg"] for x in lines)
+    assert all({"ts", "level", "logger", "msg"} <= x.keys() for x in lines)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("connecting to mqtts://geowarn:S3cr3t-pw@broker:8883", "S3cr3t-pw"),
+    ("json://user:hunter2@127.0.0.1:9000/hook", "hunter2"),
+    ("config: password=abc123xyz token: tok-999", "abc123xyz"),
+    ('{"apikey": "k-77-secret"}', "k-77-secret"),
+])
+def test_no_secret_reaches_a_log_line(text, secret):
+    assert secret not in redact(text) and "***" in redact(text)
+
+
+def test_systemd_units_verify_clean_and_geowarn_service_is_hardened(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing: `make test` installs systemd")
+    exe = shutil.which("geowarn") or str(Path(sys.executable).parent / "geowarn")
+    units = []
+    for unit in ("geowarn.service", "geowarn-drill@.service"):
+        text = (REPO / "systemd" / unit).read_text().replace("/opt/geowarn/.venv/bin/geowarn", exe)
+        (tmp_path / unit).write_text(text)
+        units.append(str(tmp_path / unit))
+    r = subprocess.run([analyze, "verify", *units], capture_output=True, text=True)
+    assert r.stderr.strip() == "", r.stderr
+    r = subprocess.run([analyze, "security", "--offline=yes", units[0]], capture_output=True, text=True)
+    exposure = float(r.stdout.strip().splitlines()[-1].split("geowarn.service:")[1].split()[0])
+    assert exposure <= 2.5, r.stdout[-500:]
