@@ -48,7 +48,9 @@ class IntakeSettings(_Section):
     # MQTT 5 (session expiry, receive maximum) unless the broker only speaks 3.1.1
     protocol: Literal["5", "3.1.1"] = "5"
     username: str | None = None
-    password_env: str = "GEOWARN_MQTT_PASSWORD"  # secrets come from the environment
+    # secrets come from the environment, or a systemd credential of this name
+    password_env: str = "GEOWARN_MQTT_PASSWORD"
+    password_credential: str = "mqtt-password"
     tls: TLSSettings | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     # un-acknowledged QoS 1 messages the broker may have in flight to us: bounds our memory

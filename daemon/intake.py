@@ -27,6 +27,7 @@ from geowarn.drivers.screen import ScreenLimits, screen
 from .config import IntakeSettings
 from .journal import Entry, Journal, Quarantined, Written
 from .registry import Registry
+from .secrets import secret
 
 log = logging.getLogger("geowarn.intake")
 
@@ -116,7 +117,7 @@ class Intake:
             persistent_session_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum,
             username=settings.username,
-            password_env=settings.password_env,
+            password=secret(settings.password_env, settings.password_credential),
             tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
             protocol=settings.protocol,
         )

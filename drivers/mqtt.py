@@ -1,7 +1,6 @@
 """MQTT connection details shared by the intake, the command sender and the simulators."""
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -57,7 +56,7 @@ def make_client(
     persistent_session_s: int | None = None,
     receive_maximum: int | None = None,
     username: str | None = None,
-    password_env: str | None = None,
+    password: str | None = None,
     tls: TLSFiles | None = None,
     protocol: str = "5",
 ) -> tuple[paho.Client, dict]:
@@ -69,7 +68,7 @@ def make_client(
                          protocol=paho.MQTTv5 if v5 else paho.MQTTv311, manual_ack=manual_ack,
                          **({} if v5 else {"clean_session": persistent_session_s is None}))
     user = broker.username or username
-    password = broker.password or (os.environ.get(password_env) if password_env else None)
+    password = broker.password or password
     if user:
         client.username_pw_set(user, password)
     if broker.tls or tls is not None:

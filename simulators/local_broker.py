@@ -36,7 +36,9 @@ class Mosquitto:
     protocol = "5"
     national_ok = True  # accepts `$dp` topics
 
-    def __init__(self, port: int | None = None, workdir: str | Path | None = None, extra: str = ""):
+    def __init__(self, port: int | None = None, workdir: str | Path | None = None, extra: str = "",
+                 listener: str | None = None):
+        """`listener` replaces the open plain listener (e.g. TLS, passwords and an ACL)."""
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:
             raise RuntimeError("mosquitto is not installed (Debian: apt-get install mosquitto; `make test` does it)")
@@ -45,6 +47,7 @@ class Mosquitto:
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="geowarn-mosquitto-"))
         self.extra = extra
+        self.listener = listener
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -54,10 +57,9 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            (self.listener or f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
             # run as whoever started us (as root it would switch to `mosquitto` and lose our folder)
-            f"user {getpass.getuser()}\n"
+            + f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "autosave_interval 1\n"

@@ -14,13 +14,15 @@ from geowarn.drivers.mqtt import parse_broker_url
 
 class Publisher:
     def __init__(self, broker_url: str, client_id: str = "geowarn-sim", max_inflight: int = 100,
-                 clean: bool = False):
+                 clean: bool = False, ca_file: str | None = None):
         self.broker = parse_broker_url(broker_url)
         # devices speak MQTT 3.1.1 with cleanSession=0, as the national protocol asks
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=paho.MQTTv311, clean_session=clean)
         if self.broker.username:
             self.client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            self.client.tls_set(ca_certs=ca_file)
         # paho walks its whole outgoing table on every acknowledgement: a huge window is slower
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
