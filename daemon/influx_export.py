@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -227,7 +228,8 @@ def prune_journal(db: sqlite3.Connection | str | Path, retention_days: float, *,
                 n += cur.rowcount
                 if cur.rowcount < chunk:
                     break
-            pruned[table] = n
+            if n:
+                pruned[table] = n
         return pruned
     finally:
         if conn is not db:
@@ -379,8 +381,11 @@ class InfluxExporter:
             log.info("journal pruned: %s", pruned)
         return pruned
 
+    # Introspection uses a connection of its own: safe from any thread while run() works.
+
     def cursors(self) -> dict[str, int]:
-        got = dict(self.db.execute("SELECT stream, rowid FROM export_cursor"))
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            got = dict(db.execute("SELECT stream, rowid FROM export_cursor"))
         return {s: got.get(s, 0) for s in STREAMS}
 
     def backlog(self) -> dict[str, int]:
@@ -388,12 +393,15 @@ class InfluxExporter:
         cur = self.cursors()
         tables = {"readings": ("readings", "rowid"), "statuses": ("statuses", "rowid"),
                   "quarantine": ("quarantine", "rowid"), "events": ("export_events", "id")}
-        return {s: self.db.execute(f"SELECT COUNT(*) FROM {t} WHERE {c} > ?", (cur[s],)).fetchone()[0]
-                for s, (t, c) in tables.items()}
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            return {s: db.execute(f"SELECT COUNT(*) FROM {t} WHERE {c} > ?", (cur[s],)).fetchone()[0]
+                    for s, (t, c) in tables.items()}
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT quarantined_ms, stream, source_rowid, reason, line FROM export_quarantine "
-                               "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        """The newest points that could not be exported, with the reason."""
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            rows = db.execute("SELECT quarantined_ms, stream, source_rowid, reason, line FROM export_quarantine "
+                              "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [{"quarantined": ms / 1000.0, "stream": s, "source_rowid": r, "reason": why, "line": line[:300]}
                 for ms, s, r, why, line in rows]
 

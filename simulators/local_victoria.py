@@ -35,6 +35,7 @@ class VictoriaMetrics:
         self.port = port or free_port()
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="geowarn-victoria-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.extra = list(extra or [])
         self.proc: subprocess.Popen | None = None
 
