@@ -387,6 +387,9 @@ class InfluxExporter:
                 self.run_once(stop=stop)
             except sqlite3.Error as e:  # a journal hiccup (locked, disk): try again later
                 self._failed(f"journal: {e}")
+            except Exception as e:  # a bug of ours or the client's must not end the export
+                log.exception("export pass failed")
+                self._failed(f"{type(e).__name__}: {e}")
             if self.retention_days and time.monotonic() >= next_prune:
                 try:
                     self.prune()
