@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from geowarn.daemon.config import InfluxSettings, load_config
-from geowarn.daemon.influx_export import InfluxExporter
+from geowarn.daemon.influx_export import InfluxExporter, default_read_ahead
 from geowarn.daemon.journal import Journal
 from geowarn.simulators.journal_fill import fill
 from geowarn.simulators.local_victoria import VictoriaMetrics
@@ -28,9 +29,10 @@ def count_samples(vm: VictoriaMetrics, expected: int) -> int:
     return sum(len(r["timestamps"]) for r in rows)
 
 
-def run_export(path: Path, settings: InfluxSettings, registry, readings: int) -> tuple[float, int]:
+def run_export(path: Path, settings: InfluxSettings, registry, readings: int, read_ahead: int | None,
+               ) -> tuple[float, int]:
     with VictoriaMetrics() as vm:
-        with InfluxExporter(path, settings.model_copy(update={"url": vm.url}), registry) as ex:
+        with InfluxExporter(path, settings.model_copy(update={"url": vm.url}), registry, read_ahead=read_ahead) as ex:
             ex.db.execute("DELETE FROM export_cursor")
             t0 = time.perf_counter()
             points = ex.run_once()
@@ -69,6 +71,7 @@ def main() -> int:
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--read-ahead", type=int, help="threads formatting pages ahead (default: by CPU count)")
     args = ap.parse_args()
     registry = load_config().registry
     settings = InfluxSettings(url="http://127.0.0.1:9", batch_size=args.batch_size)
@@ -80,14 +83,15 @@ def main() -> int:
         points = sum(b.count(b"\n") + 1 for b in bodies)
         export_s, raw_s = [], []
         for _ in range(args.rounds):
-            dt, exported = run_export(path, settings, registry, args.readings)
+            dt, exported = run_export(path, settings, registry, args.readings, args.read_ahead)
             assert exported == points, (exported, points)
             export_s.append(dt)
             raw_s.append(run_raw(bodies, args.readings))
     e, r = statistics.median(export_s), statistics.median(raw_s)
     print(json.dumps({
         "readings": args.readings, "points": points, "batch_size": args.batch_size, "batches": len(bodies),
-        "rounds": args.rounds,
+        "rounds": args.rounds, "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+        "read_ahead": args.read_ahead if args.read_ahead is not None else default_read_ahead(),
         "export": {"seconds": round(e, 3), "points_per_s": round(points / e), "readings_per_s": round(args.readings / e)},
         "raw_post": {"seconds": round(r, 3), "points_per_s": round(points / r)},
         "ratio": round(r / e, 3), "goal": 0.5,

@@ -29,7 +29,8 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -297,6 +298,12 @@ def resolve_token(settings: InfluxSettings, base: Path | None = None) -> str | N
     return os.environ.get(settings.token_env) or None
 
 
+def default_read_ahead() -> int:
+    """Threads that format pages ahead: only where cores are left over for the database and
+    the intake (on two cores they only contend for them)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 2))
+
+
 class InfluxExporter:
     """Follows the journal at `journal_path` and writes it to InfluxDB. `run_once()` exports
     everything pending (or stops at the first outage); `run(stop)` loops with backoff and prunes
@@ -304,7 +311,7 @@ class InfluxExporter:
     keeps writing)."""
 
     def __init__(self, journal_path: str | Path, settings: InfluxSettings, registry: Registry | None = None,
-                 token: str | None = None, retention_days: float | None = None):
+                 token: str | None = None, retention_days: float | None = None, read_ahead: int | None = None):
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -321,13 +328,15 @@ class InfluxExporter:
         self.db.execute("PRAGMA synchronous=NORMAL")
         ensure_schema(self.db)
         self._lock = threading.Lock()  # run_once from one thread at a time
-        self.db.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, "
-                        "fkey TEXT NOT NULL, dev INTEGER NOT NULL)")
         self._series_meta: dict[int, tuple[str, str]] = {}  # series id -> (line prefix, field key)
-        self._series_top = 0
         self._prefixes: dict[str, int] = {}  # line prefix -> small int: SQLite groups ints faster
-        # reads the next page while the current one is on the wire
-        self._prefetch = ThreadPoolExecutor(1, thread_name_prefix="geowarn-export-read")
+        self._series_lock = threading.Lock()
+        self._series_db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._local = threading.local()
+        # pages formatted by other threads while one is sent (0: one thread does all)
+        self.read_ahead = read_ahead if read_ahead is not None else default_read_ahead()
+        self._readers = ThreadPoolExecutor(max(1, self.read_ahead), thread_name_prefix="geowarn-export-read")
         self._device_tags: dict[str, dict[str, str]] = {}
         # retries=False: a failed POST comes straight back; the backoff here keeps the data
         self.client = InfluxDBClient(url=settings.url, token=token, org=settings.org,
@@ -337,9 +346,12 @@ class InfluxExporter:
 
     def close(self) -> None:
         with self._lock:
-            self._prefetch.shutdown()
+            self._readers.shutdown()
             self.write_api.close()
             self.client.close()
+            for conn in self._reader_conns:
+                conn.close()
+            self._series_db.close()
             self.db.close()
 
     def __enter__(self) -> "InfluxExporter":
@@ -358,27 +370,63 @@ class InfluxExporter:
         batches = 0
         with self._lock:
             for stream in STREAMS:
-                page = self._read_page(stream, self._cursor(stream))
-                while page is not None and (max_batches is None or batches < max_batches):
-                    if stop is not None and stop.is_set():
-                        return written
-                    more = page.rows >= self.settings.batch_size and (max_batches is None or batches + 1 < max_batches)
-                    nxt: Future | None = self._prefetch.submit(self._read_page, stream, page.last_rowid) if more else None
-                    try:
-                        rejected = self._deliver(page.lines)
-                    except _Transient as e:
-                        if nxt is not None:
-                            nxt.result()  # the connection must be idle before anyone else uses it
-                        self._failed(str(e))
-                        return written
-                    following = nxt.result() if nxt is not None else None
-                    self._commit(page, rejected)
-                    n = len(page.lines) - len(rejected)
-                    written += n
-                    batches += 1
-                    self.stats.per_stream[stream] += n
-                    page = following
+                left = None if max_batches is None else max_batches - batches
+                pages = self._pages(stream, self._cursor(stream), left)
+                try:
+                    for page in pages:
+                        if stop is not None and stop.is_set():
+                            return written
+                        try:
+                            rejected = self._deliver(page.lines)
+                        except _Transient as e:
+                            self._failed(str(e))
+                            return written
+                        self._commit(page, rejected)
+                        n = len(page.lines) - len(rejected)
+                        written += n
+                        batches += 1
+                        self.stats.per_stream[stream] += n
+                finally:
+                    pages.close()  # waits for the pages being read ahead
         return written
+
+    def _pages(self, stream: str, after: int, max_pages: int | None) -> Iterator[_Page]:
+        """The stream's pending pages in journal order. Readings, the bulk, are read ahead by
+        `read_ahead` threads with connections of their own while the current page is on the
+        wire: formatting them costs more than the write."""
+        size = self.settings.batch_size
+        count = 0
+        if stream != "readings" or not self.read_ahead:
+            while max_pages is None or count < max_pages:
+                page = self._read_page(stream, after)
+                if page is None:
+                    return
+                yield page
+                count += 1
+                if page.rows < size:
+                    return
+                after = page.last_rowid
+            return
+        inflight: deque[Future] = deque()
+        done = False
+        try:
+            while True:
+                while not done and len(inflight) <= self.read_ahead and (max_pages is None or count < max_pages):
+                    plan = self._plan_readings(after, size)
+                    if plan is None:
+                        done = True
+                        break
+                    last, rows = plan
+                    inflight.append(self._readers.submit(self._build_readings, after, last, rows))
+                    count += 1
+                    after = last
+                    done = rows < size
+                if not inflight:
+                    return
+                yield inflight.popleft().result()
+        finally:
+            for f in inflight:
+                f.cancel() or f.exception()  # let a running read finish before anyone closes
 
     def run(self, stop: threading.Event) -> None:
         next_prune = 0.0
@@ -515,14 +563,20 @@ class InfluxExporter:
         return getattr(self, f"_page_{stream}")(after, self.settings.batch_size)
 
     def _page_readings(self, after: int, limit: int) -> _Page | None:
-        db = self.db
-        self._sync_series()
-        db.execute("BEGIN")  # one snapshot for the page's three queries
+        plan = self._plan_readings(after, limit)
+        return self._build_readings(after, *plan) if plan is not None else None
+
+    def _plan_readings(self, after: int, limit: int) -> tuple[int, int] | None:
+        """(last rowid, rows) of the page after `after`; None when there is none."""
+        last, rows = self.db.execute("SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM readings WHERE rowid > ? "
+                                     "ORDER BY rowid LIMIT ?)", (after, limit)).fetchone()
+        return (last, rows) if rows else None
+
+    def _build_readings(self, after: int, last: int, rows: int) -> _Page:
+        """Runs on a read-ahead thread, with that thread's connection."""
+        db = self._reader()
+        db.execute("BEGIN")  # one snapshot for both queries
         try:
-            last, rows = db.execute("SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM readings WHERE rowid > ? "
-                                    "ORDER BY rowid LIMIT ?)", (after, limit)).fetchone()
-            if not rows:
-                return None
             # SQLite groups the page into one line per (device, ts) with every channel as a
             # field, in C: building lines in Python cost 3x the HTTP write
             grouped = db.execute(_READING_LINES, (after, last)).fetchall()
@@ -542,21 +596,37 @@ class InfluxExporter:
                 lines.append((f"{meta[0]} {meta[1]}={value!r} {ts_ms}", rowid))
         return _Page("readings", last, rows, lines, bad)
 
-    def _sync_series(self) -> None:
-        """Mirror new series into a TEMP table holding their line prefix (measurement and tags,
-        escaped here) and field key, for the page query. Series are never deleted."""
-        top = self.db.execute("SELECT MAX(id) FROM series").fetchone()[0] or 0
-        if top <= self._series_top:
-            return
-        new = self.db.execute("SELECT id, site, device, kind, channel FROM series WHERE id > ?",
-                              (self._series_top,)).fetchall()
-        rows = []
-        for sid, site, device, kind, channel in new:
-            tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
-            meta = self._series_meta[sid] = ("reading" + tag_set(tags), channel.translate(_ESC_KEY))
-            rows.append((sid, meta[0], meta[1], self._prefixes.setdefault(meta[0], len(self._prefixes))))
-        self.db.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?,?,?)", rows)
-        self._series_top = top
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection, its TEMP table of series brought up to date."""
+        r = self._local.__dict__.get("reader")
+        if r is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, "
+                         "fkey TEXT NOT NULL, dev INTEGER NOT NULL)")
+            r = self._local.reader = [conn, 0]
+            with self._series_lock:
+                self._reader_conns.append(conn)
+        conn, top = r
+        rows = self._sync_series(top)
+        if rows:
+            conn.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?,?,?)", rows)
+            r[1] = rows[-1][0]
+        return conn
+
+    def _sync_series(self, top: int) -> list[tuple[int, str, str, int]]:
+        """Series after id `top` as (id, line prefix, field key, device number): the prefix is
+        the measurement and tags, escaped here once. Series are never deleted."""
+        with self._series_lock:
+            new = self._series_db.execute("SELECT id, site, device, kind, channel FROM series WHERE id > ? "
+                                          "ORDER BY id", (top,)).fetchall()
+            rows = []
+            for sid, site, device, kind, channel in new:
+                meta = self._series_meta.get(sid)
+                if meta is None:
+                    tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
+                    meta = self._series_meta[sid] = ("reading" + tag_set(tags), channel.translate(_ESC_KEY))
+                rows.append((sid, meta[0], meta[1], self._prefixes.setdefault(meta[0], len(self._prefixes))))
+            return rows
 
     def _county(self, site: str) -> str:
         s = self.registry.site(site) if self.registry is not None else None

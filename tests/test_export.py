@@ -88,7 +88,7 @@ def cursor_of(journal_path: Path, stream: str) -> int:
 
 def test_outage_costs_delay_not_data_50k_readings(vm, jpath):
     journal = Journal(jpath, "normal")
-    ex = InfluxExporter(jpath, settings(vm), REG)
+    ex = InfluxExporter(jpath, settings(vm), REG, read_ahead=2)  # pages read ahead when the outage hits
     stop = threading.Event()
     runner = threading.Thread(target=ex.run, args=(stop,))
     runner.start()
