@@ -84,7 +84,11 @@ WHERE r.rowid > ? AND r.rowid <= ?
 
 
 def ensure_schema(db: sqlite3.Connection) -> None:
-    db.executescript(_SCHEMA)
+    """The export tables. Statement by statement: executescript would commit the caller's
+    open transaction."""
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
 
 
 # --- line protocol -----------------------------------------------------------------------------
@@ -193,23 +197,18 @@ def export_events(db: sqlite3.Connection | str | Path, stream: str,
     checked = [(stream, *_check_event(stream, EventRow(*r)), created) for r in rows]
     sql = "INSERT INTO export_events (measurement, tags, fields, ts_ms, created_ms) VALUES (?,?,?,?,?)"
     if isinstance(db, sqlite3.Connection):
-        ensure_schema_if_missing(db)
+        ensure_schema(db)
         db.executemany(sql, checked)
         return len(checked)
     conn = sqlite3.connect(db, timeout=30)
     try:
-        ensure_schema_if_missing(conn)
+        ensure_schema(conn)
         with conn:
             conn.executemany(sql, checked)
     finally:
         conn.close()
     return len(checked)
 
-
-def ensure_schema_if_missing(db: sqlite3.Connection) -> None:
-    # executescript commits: only run it when the table is really missing
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'export_events'").fetchone() is None:
-        ensure_schema(db)
 
 
 # --- retention ---------------------------------------------------------------------------------
@@ -222,7 +221,7 @@ def prune_journal(db: sqlite3.Connection | str | Path, retention_days: float, *,
     the cursors. (For the same reason, never VACUUM the journal: it may renumber rowids.)"""
     conn = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(db, timeout=30, isolation_level=None)
     try:
-        ensure_schema_if_missing(conn)
+        ensure_schema(conn)
         cutoff = int(((time.time() if now is None else now) - retention_days * 86400) * 1000)
         cursors = dict(conn.execute("SELECT stream, rowid FROM export_cursor"))
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -302,5 +302,14 @@ def test_events_refuse_ids_as_tags_and_bad_values(jpath):
         export_events(jpath, "alert", [EventRow(0.0, {"site": "XTX001"}, {"level": float("inf")})])
     with pytest.raises(ValueError, match="measurement"):
         export_events(jpath, "bad name", [EventRow(0.0, {}, {"level": 1})])
-    with InfluxExporter(jpath, InfluxSettings(url="http://127.0.0.1:9")) as ex:  # never posts: nothing to
-        assert ex.backlog()["events"] == 0
+    conn = sqlite3.connect(jpath)  # with a connection, events join the caller's transaction
+    conn.execute("CREATE TABLE alert_state (site TEXT)")
+    conn.commit()
+    conn.execute("INSERT INTO alert_state VALUES ('XTX001')")
+    export_events(conn, "alert", [EventRow(0.0, {"site": "XTX001"}, {"level": 3})])
+    conn.rollback()
+    export_events(conn, "alert", [EventRow(1.0, {"site": "XTX002"}, {"level": 2})])
+    conn.commit()
+    conn.close()
+    with InfluxExporter(jpath, InfluxSettings(url="http://127.0.0.1:9")) as ex:  # never posts here
+        assert ex.backlog()["events"] == 1
