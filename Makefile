@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench-ingest clean
+.PHONY: demo test venv test-deps system-deps bench-ingest bench-export clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -16,10 +16,11 @@ $(PY):
 venv: $(PY)
 	$(PY) -m pip install -q -e .
 
-# What the tests use for real: Mosquitto, systemd-analyze (unit checks).
+# What the tests use for real: Mosquitto, VictoriaMetrics (InfluxDB write API), systemd-analyze.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(ROOT)" = "0" ] && command -v apt-get >/dev/null; then \
@@ -38,6 +39,9 @@ demo: venv
 
 bench-ingest: test-deps
 	$(PY) bench/bench_ingest.py
+
+bench-export: test-deps
+	$(PY) bench/bench_export.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info state

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--since", help="RFC 3339 or epoch seconds")
     sp.add_argument("--site")
     sp.set_defaults(func=cmd_export)
+
+    from .influx_export import add_cli as add_export_influx  # its code lives with the exporter
+    add_export_influx(sub)
     return p
 
 

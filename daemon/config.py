@@ -64,11 +64,31 @@ class IntakeSettings(_Section):
 class JournalSettings(_Section):
     # full: fsync each batch (survives power loss); normal: survives a process crash
     synchronous: str = Field("full", pattern="^(full|normal)$")
+    # prune rows received longer ago than this; never what InfluxDB has not got yet (None: keep all)
+    retention_days: float | None = Field(None, gt=0)
+
+
+class InfluxSettings(_Section):
+    """InfluxDB export (daemon/influx_export.py); absent: the journal alone serves."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+")
+    org: str = Field("geowarn", min_length=1)
+    bucket: str = Field("geowarn", min_length=1)
+    token_env: str = "GEOWARN_INFLUX_TOKEN"  # secrets come from the environment ...
+    token_file: str | None = None  # ... or a credentials file (wins over the environment)
+    batch_size: int = Field(5000, ge=1, le=100_000)  # journal rows per write
+    timeout_s: float = Field(10.0, gt=0)
+    poll_s: float = Field(1.0, gt=0)  # idle wait when everything is exported
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    ca_file: str | None = None
+    verify_ssl: bool = True
 
 
 class Settings(_Section):
     intake: IntakeSettings = IntakeSettings()
     journal: JournalSettings = JournalSettings()
+    influx: InfluxSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""InfluxDB export throughput against a real VictoriaMetrics, with a same-run baseline.
+
+Fills a journal with synthetic readings, then, on a fresh server each time:
+  export    InfluxExporter.run_once(): journal → line protocol → influxdb-client (SYNCHRONOUS)
+  raw       the same line protocol, pre-built, POSTed with urllib to /api/v2/write
+in the same batches, alternating, `--rounds` times; prints JSON with the medians and the ratio
+(goal: export ≥ 0.5 × raw). Usage: bench_export.py [--readings N] [--batch-size B] [--rounds R]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from geowarn.daemon.config import InfluxSettings, load_config
+from geowarn.daemon.influx_export import InfluxExporter, default_read_ahead
+from geowarn.daemon.journal import Journal
+from geowarn.simulators.journal_fill import fill
+from geowarn.simulators.local_victoria import VictoriaMetrics
+
+
+def count_samples(vm: VictoriaMetrics, expected: int) -> int:
+    rows = vm.export_until('{__name__=~"reading_.+"}', expected)
+    return sum(len(r["timestamps"]) for r in rows)
+
+
+def run_export(path: Path, settings: InfluxSettings, registry, readings: int, read_ahead: int | None,
+               ) -> tuple[float, int]:
+    with VictoriaMetrics() as vm:
+        with InfluxExporter(path, settings.model_copy(update={"url": vm.url}), registry, read_ahead=read_ahead) as ex:
+            ex.db.execute("DELETE FROM export_cursor")
+            t0 = time.perf_counter()
+            points = ex.run_once()
+            dt = time.perf_counter() - t0
+            if ex.stats.failures or ex.stats.quarantined:
+                sys.exit(f"export failed: {ex.stats}")
+        if count_samples(vm, readings) != readings:
+            sys.exit("export: the server does not hold every reading")
+    return dt, points
+
+
+def build_bodies(path: Path, settings: InfluxSettings, registry) -> list[bytes]:
+    """The exact line protocol the exporter sends, batch by batch (not timed)."""
+    bodies, after = [], 0
+    with InfluxExporter(path, settings, registry) as ex:
+        while (page := ex._page_readings(after, settings.batch_size)) is not None:
+            bodies.append("\n".join(t for t, _ in page.lines).encode())
+            after = page.last_rowid
+    return bodies
+
+
+def run_raw(bodies: list[bytes], readings: int) -> float:
+    with VictoriaMetrics() as vm:
+        t0 = time.perf_counter()
+        for body in bodies:
+            if vm.post_lines(body) != 204:
+                sys.exit("raw POST refused")
+        dt = time.perf_counter() - t0
+        if count_samples(vm, readings) != readings:
+            sys.exit("raw: the server does not hold every reading")
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--readings", type=int, default=200_000)
+    ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--read-ahead", type=int, help="threads formatting pages ahead (default: by CPU count)")
+    args = ap.parse_args()
+    registry = load_config().registry
+    settings = InfluxSettings(url="http://127.0.0.1:9", batch_size=args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="geowarn-bench-export-") as tmp:
+        path = Path(tmp) / "journal.sqlite"
+        with Journal(path, "normal") as j:
+            fill(j, registry, args.readings, time.time() - 86400, per_entry=5000)
+        bodies = build_bodies(path, settings, registry)
+        points = sum(b.count(b"\n") + 1 for b in bodies)
+        export_s, raw_s = [], []
+        for _ in range(args.rounds):
+            dt, exported = run_export(path, settings, registry, args.readings, args.read_ahead)
+            assert exported == points, (exported, points)
+            export_s.append(dt)
+            raw_s.append(run_raw(bodies, args.readings))
+    e, r = statistics.median(export_s), statistics.median(raw_s)
+    print(json.dumps({
+        "readings": args.readings, "points": points, "batch_size": args.batch_size, "batches": len(bodies),
+        "rounds": args.rounds, "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+        "read_ahead": args.read_ahead if args.read_ahead is not None else default_read_ahead(),
+        "export": {"seconds": round(e, 3), "points_per_s": round(points / e), "readings_per_s": round(args.readings / e)},
+        "raw_post": {"seconds": round(r, 3), "points_per_s": round(points / r)},
+        "ratio": round(r / e, 3), "goal": 0.5,
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
