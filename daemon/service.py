@@ -20,6 +20,8 @@ from .sdnotify import Notifier
 log = logging.getLogger("geowarn.service")
 
 SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
+EXPORT_BACKLOG_DEGRADED = 100_000  # journal rows InfluxDB has not got yet
+PRUNE_EVERY_S = 3600.0
 
 
 class Service:
@@ -36,6 +38,9 @@ class Service:
                              broker_url=broker_url)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.exporter = self._make_exporter(config)
+        self._exporter_thread: threading.Thread | None = None
+        self._last_prune = 0.0
         self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
 
     # --- stages ------------------------------------------------------------------------------
@@ -44,12 +49,38 @@ class Service:
         """Called in the intake's writer thread right after a batch is committed."""
 
     def _tick(self, now: float) -> None:
-        """Time-driven work: deadman checks, repeats, escalation."""
+        """Time-driven work: deadman checks, repeats, escalation, journal retention."""
+        if now - self._last_prune > PRUNE_EVERY_S:
+            self._last_prune = now
+            self._prune()
+
+    def _make_exporter(self, config: Config):
+        influx = config.settings.influx
+        if influx is None:
+            return None
+        from .influx_export import InfluxExporter, resolve_token
+
+        base = Path(config.source).parent if config.source else None
+        return InfluxExporter(self.journal.path, influx, config.registry, resolve_token(influx, base),
+                              retention_days=config.settings.journal.retention_days)
+
+    def _prune(self) -> None:
+        """With InfluxDB the exporter prunes behind its cursor; without, retention applies alone."""
+        days = self.config.settings.journal.retention_days
+        if days and self.exporter is None:
+            from .influx_export import prune_journal
+
+            removed = prune_journal(self.journal.path, days, exported_only=False)
+            log.info("journal retention %.0f days: pruned %s", days, removed)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self.intake.start()
+        if self.exporter is not None:
+            self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
+                                                     name="geowarn-influx-export", daemon=True)
+            self._exporter_thread.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-ticker", daemon=True)
         self._ticker.start()
         self.notifier.ready(self.status_line())
@@ -62,6 +93,10 @@ class Service:
         self.intake.stop()  # commits and acknowledges what it holds
         if self._ticker is not None:
             self._ticker.join(5)
+        if self.exporter is not None:
+            if self._exporter_thread is not None:
+                self._exporter_thread.join(10)
+            self.exporter.close()
         self.journal.close()
         log.info("geowarn stopped")
 
@@ -121,6 +156,10 @@ class Service:
         last = s.last_commit or self.started
         if time.time() - last > SILENCE_DEGRADED_S:
             degraded.append(f"no readings for {(time.time() - last) / 3600:.1f} h")
+        if self.exporter is not None:
+            backlog = sum(self.exporter.backlog().values())
+            if backlog > EXPORT_BACKLOG_DEGRADED:
+                degraded.append(f"export backlog {backlog} rows")
         if failing:
             return "failing", failing + degraded
         return ("degraded", degraded) if degraded else ("ok", [])

@@ -117,3 +117,29 @@ def test_systemd_units_verify_clean_and_geowarn_service_is_hardened(tmp_path):
     r = subprocess.run([analyze, "security", "--offline=yes", units[0]], capture_output=True, text=True)
     exposure = float(r.stdout.strip().splitlines()[-1].split("geowarn.service:")[1].split()[0])
     assert exposure <= 2.5, r.stdout[-500:]
+
+
+def test_service_exports_what_it_journals_to_influxdb(tmp_path, mosquitto, registry):
+    from geowarn.simulators.local_victoria import VictoriaMetrics
+
+    with VictoriaMetrics(workdir=tmp_path / "vm") as vm:
+        cfg = tmp_path / "geowarn.yaml"
+        cfg.write_text(f"registry: {default_config_path()}\nintake: {{client_id: gw-influx}}\n"
+                       f"influx: {{url: '{vm.url}', poll_s: 0.05}}\n", encoding="utf-8")
+        state = tmp_path / "state"
+        proc = _geowarn_run(cfg, mosquitto.url, state)
+        try:
+            time.sleep(1.0)
+            cracks = [d for d in registry.devices if d.kind == "crack"][:10]
+            native = Native(registry)
+            t0 = time.time() - 3600
+            with Publisher(mosquitto.url, "fleet-influx") as pub:
+                for i, dev in enumerate(cracks):
+                    pub.publish(*native.encode_readings(dev, t0 + i, {"width": 1.0 + i}))
+                pub.flush()
+            rows = vm.export_until('{__name__="reading_width"}', len(cracks), timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+    got = {r["metric"]["device"]: (r["metric"]["site"], r["metric"]["kind"], r["values"]) for r in rows}
+    assert got == {d.id: (d.site, "crack", [1.0 + i]) for i, d in enumerate(cracks)}
