@@ -25,3 +25,19 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
             return value
         time.sleep(every)
     return predicate()
+
+
+def wait_subscribed(state_dir, registry, broker_url: str, marker_ts: float) -> None:
+    """Publish a marker reading until a service journals it: proves connection and subscription
+    (a persistent session only queues for us once it exists). Adds exactly one reading."""
+    from geowarn.drivers.formats.native import Format as Native
+    from geowarn.simulators.publisher import Publisher
+
+    dev = next(d for d in registry.devices if d.kind == "pressure")
+    topic, payload = Native(registry).encode_readings(dev, marker_ts, {"kpa": 1.0})
+    with Publisher(broker_url, "marker", clean=True) as pub:
+        for _ in range(200):
+            pub.publish(topic, payload)
+            if wait_until(lambda: journal_count(state_dir) > 0, timeout=0.25):
+                return
+    raise AssertionError("service never journaled the marker")

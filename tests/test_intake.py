@@ -21,7 +21,7 @@ from geowarn.drivers.kinds import KINDS
 from geowarn.drivers.timestamps import format_ts
 from geowarn.simulators.publisher import Publisher
 
-from helpers import journal_count, wait_until
+from helpers import journal_count, wait_subscribed, wait_until
 
 NOW = time.time()
 T0 = math.floor(NOW / 60) * 60 - 3600  # an hour ago, on the minute
@@ -157,25 +157,13 @@ def _start_service(url, state_dir, client_id="geowarn-svc"):
                             stdout=subprocess.DEVNULL, stderr=open(state_dir.parent / "service.log", "ab"))
 
 
-def _wait_subscribed(state_dir, registry, mosquitto, marker_ts):
-    """Publish a marker until the service journals it: proves connection and subscription."""
-    dev = next(d for d in registry.devices if d.kind == "pressure")
-    topic, payload = Native(registry).encode_readings(dev, marker_ts, {"kpa": 1.0})
-    with Publisher(mosquitto.url, "marker", clean=True) as pub:
-        for _ in range(200):
-            pub.publish(topic, payload)
-            if wait_until(lambda: journal_count(state_dir) > 0, timeout=0.25):
-                return
-    raise AssertionError("service never journaled the marker")
-
-
 def test_kill_9_while_publishing_loses_and_duplicates_nothing(mosquitto, registry, tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     n = 20_000
     svc = _start_service(mosquitto.url, state)
     try:
-        _wait_subscribed(state, registry, mosquitto, T0)
+        wait_subscribed(state, registry, mosquitto.url, T0)
         messages = list(_crack_messages(registry, n))
         pub = Publisher(mosquitto.url, "fleet").connect()
         thread = threading.Thread(target=lambda: [pub.publish(t, p) for t, p in messages])

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from geowarn.daemon.config import default_config_path
+from geowarn.daemon.config import default_config_path, load_config
 from geowarn.daemon.logs import redact
 from geowarn.drivers.formats.native import Format as Native
 from geowarn.simulators.publisher import Publisher
 
-from helpers import journal_count, wait_until
+from helpers import journal_count, wait_subscribed, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def test_sighup_reload_refuses_a_broken_config_and_applies_a_good_one(tmp_path, 
     state = tmp_path / "state"
     proc = _geowarn_run(cfg, mosquitto.url, state, None, "--log-format", "json")
     try:
-        time.sleep(1.5)
+        wait_subscribed(state, load_config(cfg).registry, mosquitto.url, time.time() - 7200)
         reg.write_text(original.replace("kind: crack", "kind: crak", 1), encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
@@ -75,13 +75,11 @@ def test_sighup_reload_refuses_a_broken_config_and_applies_a_good_one(tmp_path, 
         reg.write_text(added, encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
-        from geowarn.daemon.config import load_config
-
         dev = load_config(cfg).registry.device("999900000001")
         with Publisher(mosquitto.url, "dev-new") as pub:
             pub.publish(*Native(load_config(cfg).registry).encode_readings(dev, time.time() - 60, {"width": 2.0}))
             pub.flush()
-        assert wait_until(lambda: journal_count(state) == 1, timeout=15)
+        assert wait_until(lambda: journal_count(state) == 2, timeout=15)  # marker + the new device
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
@@ -129,7 +127,7 @@ def test_service_exports_what_it_journals_to_influxdb(tmp_path, mosquitto, regis
         state = tmp_path / "state"
         proc = _geowarn_run(cfg, mosquitto.url, state)
         try:
-            time.sleep(1.0)
+            wait_subscribed(state, registry, mosquitto.url, time.time() - 7200)
             cracks = [d for d in registry.devices if d.kind == "crack"][:10]
             native = Native(registry)
             t0 = time.time() - 3600
