@@ -1,0 +1,98 @@
+"""Row-wise robust statistics on 2-D arrays with NaN gaps (one row per series).
+
+numpy's nanmedian falls back to slow paths on small rows; sorting once (NaN sorts last) and
+indexing the middle of the valid part is exact and fast."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def rowmedian(a: np.ndarray) -> np.ndarray:
+    """Median of each row, ignoring NaN; NaN for rows without any value."""
+    if a.shape[1] == 0:
+        return np.full(a.shape[0], np.nan)
+    s = np.sort(a, axis=1)
+    c = np.sum(~np.isnan(a), axis=1)
+    lo = np.clip((c - 1) // 2, 0, None)
+    hi = np.clip(c // 2, 0, a.shape[1] - 1)
+    rows = np.arange(a.shape[0])
+    m = 0.5 * (s[rows, lo] + s[rows, hi])
+    m[c == 0] = np.nan
+    return m
+
+
+def block_means(t: np.ndarray, v: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means of t and v over `blocks` equal column blocks (the trailing columns form the last
+    block); a block without values is NaN. Cuts Theil-Sen's pair count without losing robustness
+    to single bad bins, which the block mean dilutes and the pairwise median then rejects."""
+    n, w = v.shape
+    blocks = max(1, min(blocks, w))
+    size = w // blocks
+    cut = w - size * blocks
+    tv = t[:, cut:].reshape(n, blocks, size)
+    vv = v[:, cut:].reshape(n, blocks, size)
+    ok = ~np.isnan(vv)
+    cnt = ok.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bt = np.where(ok, tv, 0.0).sum(axis=2) / cnt
+        bv = np.where(ok, vv, 0.0).sum(axis=2) / cnt
+    return bt, bv
+
+
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def theil_sen(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Theil-Sen slope (median of pairwise slopes) per row, and the number of valid points.
+    Rows are short (block means): the pair count stays small."""
+    w = v.shape[1]
+    if w not in _PAIRS:
+        _PAIRS[w] = np.triu_indices(w, 1)
+    i, j = _PAIRS[w]
+    dt = t[:, j] - t[:, i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (v[:, j] - v[:, i]) / dt
+    s[~(dt > 0)] = np.nan
+    return rowmedian(s), np.sum(~np.isnan(v), axis=1)
+
+
+def linfit(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Least-squares y = a + b·t per row ignoring NaN: a, b, r², n, and the standard errors and
+    covariance of a and b (for the uncertainty of an extrapolated root)."""
+    ok = ~(np.isnan(t) | np.isnan(y))
+    n = ok.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = np.where(ok, t, 0.0).sum(axis=1) / n
+        ym = np.where(ok, y, 0.0).sum(axis=1) / n
+        dt = np.where(ok, t - tm[:, None], 0.0)
+        dy = np.where(ok, y - ym[:, None], 0.0)
+        sxx = (dt * dt).sum(axis=1)
+        sxy = (dt * dy).sum(axis=1)
+        syy = (dy * dy).sum(axis=1)
+        b = sxy / sxx
+        a = ym - b * tm
+        sse = np.clip(syy - b * sxy, 0.0, None)
+        r2 = 1.0 - sse / syy
+        s2 = sse / (n - 2)
+        var_b = s2 / sxx
+        var_a = s2 * (1.0 / n + tm * tm / sxx)
+        cov_ab = -tm * var_b
+    return a, b, r2, n, var_a, var_b, cov_ab
+
+
+_STEPS = np.arange(1, 5, dtype=np.int8)
+
+
+def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Level 0..4 of each value against its row's [blue, yellow, orange, red] thresholds
+    (NaN thresholds are never reached; a NaN value is level 0)."""
+    with np.errstate(invalid="ignore"):
+        hit = values[:, None] >= table
+    # the highest level reached, so a level left out (NaN) between two others does not shift them
+    return (hit * _STEPS).max(axis=1).astype(np.int8)
+
+
+def threshold_at(level: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The threshold a row's level reached (or the next one up when the level is 0)."""
+    idx = np.clip(level.astype(int) - 1, 0, 3)
+    return table[np.arange(len(level)), idx]

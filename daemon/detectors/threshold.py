@@ -1,0 +1,87 @@
+"""Threshold family: absolute value, change from a baseline, robust rate (Theil-Sen, units/day).
+
+All three judge magnitudes (|value|, |change|, |rate|): a slope moves whichever way its
+instrument is mounted. Spikes and out-of-range readings are already excluded from the windows
+(quality runs first), and GNSS/crack reference jumps are already removed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.buffers import DAY_S, Windows
+from ..core.params import Params
+from .stats import block_means, level_of, theil_sen, threshold_at
+
+ABS, CHANGE, RATE = 0, 1, 2
+RATE_BLOCKS = 12
+
+
+@dataclass
+class Judged:
+    """Per row: level, the measured value and the threshold it is compared with, per test."""
+
+    level: np.ndarray  # [n, tests] int8
+    value: np.ndarray  # [n, tests]
+    threshold: np.ndarray  # [n, tests]
+
+
+def latest_value(win: Windows, sid: np.ndarray) -> np.ndarray:
+    """The most recent usable reading of each series (NaN when none of the last 16 is usable)."""
+    _, v, _ = win.raw_last(sid, 16)
+    ok = ~np.isnan(v)
+    last = np.where(ok.any(axis=1), 15 - np.argmax(ok[:, ::-1], axis=1), 0)
+    return v[np.arange(len(sid)), last]
+
+
+def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Theil-Sen slope (units/day) of the kept bins, and how many bins had data."""
+    xs = np.where(keep, x, np.nan)
+    ts = np.where(keep, t, np.nan)
+    bt, bx = block_means(ts, xs, blocks)
+    slope, nb = theil_sen(bt, bx)
+    ok = nb >= 3
+    return np.where(ok, slope * DAY_S, np.nan), np.sum(~np.isnan(xs), axis=1)
+
+
+def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray,
+             age_h: np.ndarray) -> Judged:
+    """t_mid/x_mid: mean time and mean value of the series' hourly bins, oldest first;
+    age_h: each bin's age in hours relative to the current bin (0 = current)."""
+    n = len(sid)
+    level = np.zeros((n, 3), np.int8)
+    value = np.full((n, 3), np.nan)
+    thr = np.full((n, 3), np.nan)
+
+    cur = latest_value(win, sid)
+    tab = p.abs_tab[sid]
+    value[:, ABS] = np.abs(cur)
+    level[:, ABS] = level_of(value[:, ABS], tab)
+    thr[:, ABS] = threshold_at(level[:, ABS], tab)
+
+    # change: the latest value against the first data of the window (daily bins, up to 30 days)
+    days = np.ceil(p.change_win_h[sid] / 24.0).astype(int)
+    nd = int(days.max()) + 1
+    end = np.floor(win.last_ts[sid] / DAY_S).astype(np.int64)
+    dsum, dcnt, _ = win.bins("day", sid, end, nd)
+    in_win = np.arange(nd)[None, :] >= (nd - 1 - days)[:, None]
+    has = (dcnt > 0) & in_win
+    first = np.argmax(has, axis=1)
+    rows = np.arange(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = dsum[rows, first] / dcnt[rows, first]
+    base[~has.any(axis=1)] = np.nan
+    tab = p.change_tab[sid]
+    value[:, CHANGE] = np.abs(cur - base)
+    level[:, CHANGE] = level_of(value[:, CHANGE], tab)
+    thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
+
+    rate, npts = rate_per_day(t_mid, x_mid, age_h < p.rate_win_h[sid][:, None], RATE_BLOCKS)
+    rate[npts < p.rate_min[sid]] = np.nan
+    tab = p.rate_tab[sid]
+    value[:, RATE] = np.abs(rate)
+    level[:, RATE] = level_of(value[:, RATE], tab)
+    thr[:, RATE] = threshold_at(level[:, RATE], tab)
+
+    level[~p.thr_on[sid]] = 0
+    return Judged(level, value, thr)
