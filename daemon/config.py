@@ -65,6 +65,8 @@ class JournalSettings(_Section):
 class Settings(_Section):
     intake: IntakeSettings = IntakeSettings()
     journal: JournalSettings = JournalSettings()
+    # alert rules directory, relative to the configuration file; default: the packaged alert_rules/
+    rules: str | None = None
 
 
 @dataclass(frozen=True)

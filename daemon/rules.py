@@ -318,3 +318,15 @@ def _collect(rules: Rules, sites: dict, devices: dict, source: str, root, site_p
                 _Override(source, root, [*prefix, "kinds", kind], kdoc))
     for dev, ddoc in devices.items():
         rules.device_overrides.setdefault(str(dev), []).append(_Override(source, root, [*dev_prefix, dev], ddoc))
+
+
+def rules_for_config(cfg) -> Rules:
+    """The rules a configuration names (settings `rules:`), checked against its registry."""
+    directory = None
+    if cfg.settings.rules is not None:
+        directory = (Path(cfg.source).parent / cfg.settings.rules).resolve()
+        if not (directory / "defaults.yaml").is_file():
+            raise ConfigError(cfg.source, "rules", f"no defaults.yaml in rules directory {directory}")
+    rules = load_rules(directory)
+    rules.check_all([(d.kind, d.site, d.id) for d in cfg.registry.devices])
+    return rules

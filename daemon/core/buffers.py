@@ -27,6 +27,10 @@ class Windows:
         self.raw_ok = np.zeros((0, RAW), bool)
         self.count = np.zeros(0, np.int64)  # readings ever appended to raw
         self.last_ts = np.zeros(0)
+        self.last_v = np.zeros(0)  # latest usable value
+        self.prev_raw = np.zeros(0)  # latest raw value, usable or not
+        self.run_start = np.zeros(0)  # since when the raw value has not changed
+        self.run_n = np.zeros(0, np.int64)
         self.mid_w = np.zeros(0)
         self.mid_sum = np.zeros((0, MID))
         self.mid_n = np.zeros((0, MID), np.float32)
@@ -39,7 +43,7 @@ class Windows:
 
     @staticmethod
     def bytes_per_series() -> int:
-        return RAW * (8 + 8 + 1) + 8 + 8 + 8 + MID * (8 + 4 + 4 + 4) + DAY * (8 + 4 + 4)
+        return RAW * (8 + 8 + 1) + 6 * 8 + MID * (8 + 4 + 4 + 4) + DAY * (8 + 4 + 4)
 
     def ensure(self, n: int) -> None:
         if n <= self.cap:
@@ -54,6 +58,8 @@ class Windows:
         self.raw_ts, self.raw_v = grow(self.raw_ts, np.nan), grow(self.raw_v, np.nan)
         self.raw_ok = grow(self.raw_ok, False)
         self.count, self.last_ts = grow(self.count, 0), grow(self.last_ts, -np.inf)
+        self.last_v, self.prev_raw = grow(self.last_v, np.nan), grow(self.prev_raw, np.nan)
+        self.run_start, self.run_n = grow(self.run_start, np.nan), grow(self.run_n, 0)
         self.mid_w = grow(self.mid_w, 3600.0)
         self.mid_sum, self.mid_n, self.mid_id = grow(self.mid_sum, 0.0), grow(self.mid_n, 0), grow(self.mid_id, -1)
         self.mid_dt = grow(self.mid_dt, 0)
@@ -62,15 +68,38 @@ class Windows:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def append_raw(self, sid: np.ndarray, ts: np.ndarray, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """Append one reading to each of the (distinct) series; returns the ring positions."""
-        pos = self.count[sid] % RAW
-        self.raw_ts[sid, pos] = ts
-        self.raw_v[sid, pos] = v
-        self.raw_ok[sid, pos] = ok
-        self.count[sid] += 1
-        self.last_ts[sid] = ts
-        return pos
+    def append(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, ok: np.ndarray, starts: np.ndarray) -> None:
+        """Append readings grouped by series (each group in time order; `starts` marks group
+        starts) to the raw rings, and keep the latest usable value and the flat-line run."""
+        idx = np.arange(len(sid))
+        first = np.maximum.accumulate(np.where(starts, idx, 0))
+        rank = idx - first
+        ends = np.r_[starts[1:], True]
+        size = np.zeros(len(sid), np.int64)
+        size[first[ends]] = rank[ends] + 1
+        keep = rank >= size[first] - RAW  # only the last RAW of a long run fit the ring
+        s = sid[keep]
+        pos = (self.count[s] + rank[keep]) % RAW
+        self.raw_ts[s, pos] = t[keep]
+        self.raw_v[s, pos] = v[keep]
+        self.raw_ok[s, pos] = ok[keep]
+        last = sid[ends]
+        self.count[last] += rank[ends] + 1
+        self.last_ts[last] = t[ends]
+        k = np.flatnonzero(ok)
+        if len(k):
+            k_end = k[np.r_[sid[k][1:] != sid[k][:-1], True]]
+            self.last_v[sid[k_end]] = v[k_end]
+        # flat-line: when the raw value last changed, and how many readings since
+        prev = np.where(starts, self.prev_raw[sid], np.r_[np.nan, v[:-1]])
+        changed = v != prev
+        head = changed | starts
+        src = np.maximum.accumulate(np.where(head, idx, 0))
+        inherit = starts & ~changed
+        t_run = np.where(inherit, self.run_start[sid], t)[src]
+        n_run = np.where(inherit, self.run_n[sid], 0)[src] + (idx - src) + 1
+        self.run_start[last], self.run_n[last] = t_run[ends], n_run[ends]
+        self.prev_raw[last] = v[ends]
 
     def add_bins(self, sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> None:
         """Add values to the mid and day bins (sums; counts for means)."""
@@ -95,25 +124,28 @@ class Windows:
         v = np.where(present & self.raw_ok[rows, idx], self.raw_v[rows, idx], np.nan)
         return ts, v, present
 
-    def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int) -> tuple[np.ndarray, ...]:
+    def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int,
+             times: bool = True) -> tuple[np.ndarray, ...]:
         """Sum, count and mean time of the nb bins ending at end_bin (inclusive), oldest first;
         empty or overwritten bins count 0 (mean time NaN; day bins report their centre)."""
         ssum, scnt, sid_arr = (self.mid_sum, self.mid_n, self.mid_id) if which == "mid" else \
             (self.day_sum, self.day_n, self.day_id)
         size = ssum.shape[1]
         want = end_bin[:, None] - np.arange(nb - 1, -1, -1)[None, :]
-        slot = want % size
-        rows = sid[:, None]
-        hit = sid_arr[rows, slot] == want
-        cnt = np.where(hit, scnt[rows, slot], 0.0)
+        flat = (sid * size)[:, None] + want % size  # flat takes beat 2-D fancy indexing
+        hit = sid_arr.ravel().take(flat) == want
+        cnt = np.where(hit, scnt.ravel().take(flat), 0.0)
+        total = np.where(hit, ssum.ravel().take(flat), 0.0)
+        if not times:
+            return total, cnt, None
         if which == "mid":
             w = self.mid_w[sid][:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
-                t = want * w + np.where(hit, self.mid_dt[rows, slot], 0.0) / cnt
+                t = want * w + self.mid_dt.ravel().take(flat) / cnt
         else:
             t = (want + 0.5) * DAY_S
         t = np.where(cnt > 0, t, np.nan)
-        return np.where(hit, ssum[rows, slot], 0.0), cnt, t
+        return total, cnt, t
 
     def mid_bin(self, sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.mid_w[sid]).astype(np.int64)
@@ -123,27 +155,33 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
              v: np.ndarray, sdt: np.ndarray | None = None, dt: np.ndarray | None = None) -> None:
     size = ssum.shape[1]
     flat = sid * size + b % size
-    cur = sids.ravel()[flat].astype(np.int64)
-    # a newer bin takes its slot over (clearing it); a value older than the slot's bin is too
-    # old for this ring and is left out of it
-    final = np.maximum(cur, b)
-    order = np.lexsort((final, flat))
-    fs = flat[order]
+    # per slot: the newest bin number wins the slot; sort once, then sum runs with reduceat
+    order = np.lexsort((b, flat))
+    fs, bs = flat[order], b[order]
     start = np.r_[True, fs[1:] != fs[:-1]]
     end = np.r_[start[1:], True]
     grp = np.cumsum(start) - 1
-    slot_final = np.empty(len(flat), np.int64)
-    slot_final[order] = final[order][end][grp]
-    reset = slot_final > cur
+    newest = bs[end]
+    slot = fs[end]
+    cur = sids.ravel()[slot].astype(np.int64)
+    fin = np.maximum(cur, newest)
+    reset = fin > cur
     if reset.any():
-        rf = flat[reset]
+        rf = slot[reset]
         ssum.ravel()[rf] = 0.0
         scnt.ravel()[rf] = 0.0
         if sdt is not None:
             sdt.ravel()[rf] = 0.0
-        sids.ravel()[rf] = slot_final[reset]
-    keep = b == slot_final
-    np.add.at(ssum.ravel(), flat[keep], v[keep])
-    np.add.at(scnt.ravel(), flat[keep], 1.0)
+        sids.ravel()[rf] = fin[reset]
+    # a value older than its slot's bin is too old for this ring and stays out of it
+    keep = bs == fin[grp]
+    if not keep.any():
+        return
+    ks = np.flatnonzero(keep)
+    kstart = np.r_[True, fs[ks][1:] != fs[ks][:-1]]
+    runs = ks[kstart]
+    tgt = fs[runs]
+    ssum.ravel()[tgt] += np.add.reduceat(v[order][ks], np.flatnonzero(kstart))
+    scnt.ravel()[tgt] += np.diff(np.r_[np.flatnonzero(kstart), len(ks)]).astype(np.float32)
     if sdt is not None:
-        np.add.at(sdt.ravel(), flat[keep], dt[keep])
+        sdt.ravel()[tgt] += np.add.reduceat(dt[order][ks], np.flatnonzero(kstart)).astype(np.float32)

@@ -52,7 +52,6 @@ class Core:
         self.ser_level = np.zeros(0, np.int8)
         self.offset = np.zeros(0)  # removed reference jumps
         self.pending = np.zeros(0, bool)  # last reading held back as suspect
-        self.pend = np.zeros((0, 4))  # suspect: position, ts, value, predicted value
         self.last_total = np.zeros(0)
         self.flat = np.zeros(0, bool)
         self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
@@ -104,7 +103,7 @@ class Core:
         self.sig_level, self.sig_value, self.sig_thr = g(self.sig_level, 0), g(self.sig_value, np.nan), \
             g(self.sig_thr, np.nan)
         self.ser_level, self.offset, self.pending = g(self.ser_level, 0), g(self.offset, 0.0), g(self.pending, False)
-        self.pend, self.last_total, self.flat = g(self.pend, np.nan), g(self.last_total, np.nan), g(self.flat, False)
+        self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
         self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
         self._cap = cap
 
@@ -201,80 +200,95 @@ class Core:
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
             ends = np.r_[starts[1:], True]
             self.last_total[sid[ends & tot]] = v[ends & tot]
-        self._append_many(sid, t, v, ~bad, starts)
+        self.win.append(sid, t, v, ~bad, starts)
         ok = ~bad
         self.win.add_bins(sid[ok], t[ok], inc[ok])
 
-    def _append_many(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, ok: np.ndarray, starts: np.ndarray) -> None:
-        idx = np.arange(len(sid))
-        first = np.maximum.accumulate(np.where(starts, idx, 0))
-        rank = idx - first
-        ends = np.r_[starts[1:], True]
-        k = np.zeros(len(sid), np.int64)
-        k[first[ends]] = rank[ends] + 1
-        size = k[first]
-        keep = rank >= size - RAW  # only the last RAW of a long run fit the ring
-        s = sid[keep]
-        pos = (self.win.count[s] + rank[keep]) % RAW
-        self.win.raw_ts[s, pos] = t[keep]
-        self.win.raw_v[s, pos] = v[keep]
-        self.win.raw_ok[s, pos] = ok[keep]
-        self.win.count[sid[ends]] += rank[ends] + 1
-        self.win.last_ts[sid[ends]] = t[ends]
-
     def _ingest_other(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+        """Spike/step/jump judgement of a whole batch at once (quality.hampel), then the
+        windows. A series' held-back suspect from the previous batch is judged again first."""
+        win, p = self.win, self.p
+        bad = self._range(sid, t, v, res)
         starts = np.r_[True, sid[1:] != sid[:-1]]
+        series = sid[starts]
+        grp = np.cumsum(starts) - 1
         idx = np.arange(len(sid))
-        rank = idx - np.maximum.accumulate(np.where(starts, idx, 0))
-        bins_s, bins_t, bins_v = [], [], []
-        bad_all = self._range(sid, t, v, res)
-        win, p = self.win, self.p
-        for r in range(int(rank.max()) + 1):
-            m = rank == r
-            s, ts, x, bad = sid[m], t[m], v[m] - self.offset[sid[m]], bad_all[m]
-            pend = self.pending[s] & ~bad
-            if pend.any():
-                self._resolve(s[pend], ts[pend], x[pend], res, bins_s, bins_t, bins_v)
-                x = v[m] - self.offset[s]  # a confirmed jump moved the offset
-            e = quality.expect(win, p, s, ts)
-            with np.errstate(invalid="ignore"):
-                suspect = ~bad & (np.abs(x - e.pred) > e.tol)
-            pos = win.append_raw(s, ts, x, ~(bad | suspect))
-            if suspect.any():
-                js = s[suspect]
-                self.pending[js] = True
-                self.pend[js] = np.stack([pos[suspect], ts[suspect], x[suspect], e.pred[suspect]], axis=1)
-            good = ~(bad | suspect)
-            bins_s.append(s[good]); bins_t.append(ts[good]); bins_v.append(x[good])
-        win.add_bins(np.concatenate(bins_s), np.concatenate(bins_t), np.concatenate(bins_v))
+        rank = idx - np.flatnonzero(starts)[grp]
+        pend = self.pending[series].astype(np.int64)
+        H = int(p.hampel_w[series].max())
+        n_in = np.bincount(grp, minlength=len(series))
+        width = H + int((n_in + pend).max()) + 1
+        seq = np.full((len(series), width), np.nan)
+        seq_t = np.full((len(series), width), np.nan)
+        hist_t, hist_v, _ = win.raw_last(series, H)
+        seq[:, :H], seq_t[:, :H] = hist_v, hist_t
+        rows_p = np.flatnonzero(pend)
+        ppos = (win.count[series[rows_p]] - 1) % RAW  # a suspect is always its series' latest
+        seq[rows_p, H] = win.raw_v[series[rows_p], ppos]
+        seq_t[rows_p, H] = win.raw_ts[series[rows_p], ppos]
+        col = H + pend[grp] + rank
+        x = v - self.offset[sid]
+        seq[grp, col] = np.where(bad, np.nan, x)
+        seq_t[grp, col] = t
+        # judge the held-back suspects and the new readings together
+        jr = np.r_[rows_p, grp]
+        jc = np.r_[np.full(len(rows_p), H), col]
+        end = H + pend + n_in
+        s_j = series[jr]
+        j = quality.hampel(seq, jr, jc, end[jr], p.hampel_w[s_j], p.hampel_k[s_j], p.floor[s_j])
+        # reference/antenna jumps: a step between consecutive usable readings beyond `jump`
+        acc = np.zeros_like(seq, bool)
+        acc[jr, jc] = j.accept
+        acc[:, :H] = ~np.isnan(seq[:, :H])
+        for jj in np.flatnonzero(j.spike):
+            s = int(s_j[jj])
+            self._fault(res, seq_t[jr[jj], jc[jj]], s, "spike",
+                        f"{seq[jr[jj], jc[jj]] + self.offset[s]:g} against the recent median "
+                        f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
+        jumps = self._jumps(seq, seq_t, acc, series, H, res)
+        seq -= jumps
+        self.offset[series] += jumps[:, -1]
+        # the previous batch's suspects: accepted ones join the windows late, spikes stay out
+        np_ = len(rows_p)
+        if np_:
+            sp = series[rows_p]
+            win.raw_v[sp, ppos] = seq[rows_p, H]
+            win.raw_ok[sp, ppos] = j.accept[:np_]
+            self.pending[sp] = j.pending[:np_]
+        ok = j.accept[np_:] & ~bad
+        xs = seq[grp, col]
+        self.win.append(sid, t, np.where(bad, x, xs), ok, starts)
+        ends = np.r_[starts[1:], True]
+        self.pending[sid[ends]] = j.pending[np_:][ends]
+        acc_p = j.accept[:np_]
+        win.add_bins(np.r_[series[rows_p][acc_p], sid[ok]], np.r_[seq_t[rows_p, H][acc_p], t[ok]],
+                     np.r_[seq[rows_p, H][acc_p], xs[ok]])
 
-    def _resolve(self, s: np.ndarray, ts: np.ndarray, x: np.ndarray, res: CoreResult, bins_s, bins_t, bins_v) -> None:
-        """The reading after a suspect one decides: spike, real step, or reference jump."""
-        win, p = self.win, self.p
-        pos = self.pend[s, 0].astype(np.int64)
-        pt, pv, ppred = self.pend[s, 1], self.pend[s, 2], self.pend[s, 3]
-        e = quality.expect(win, p, s, ts)  # from the history before the suspect
-        tol = np.where(np.isnan(e.tol), p.floor[s], e.tol)
-        with_suspect = np.abs(x - (pv + e.slope * (ts - pt))) <= tol
-        with_before = np.abs(x - e.pred) <= tol
-        step = with_suspect & ~with_before
-        jump = step & (np.abs(pv - ppred) >= p.jump[s])
-        for j in np.flatnonzero(~step):
-            self._fault(res, pt[j], int(s[j]), "spike",
-                        f"{pv[j] + self.offset[s[j]]:g} against expected {ppred[j] + self.offset[s[j]]:g} "
-                        f"(tolerance {tol[j]:.3g}); left out of all detectors")
-        for j in np.flatnonzero(jump):
-            d = pv[j] - ppred[j]
-            self._fault(res, pt[j], int(s[j]), "jump",
-                        f"step of {d:+.4g} in one report: reference or antenna change, removed from the series")
-        if jump.any():
-            js = s[jump]
-            d = (pv - ppred)[jump]
-            self.offset[js] += d
-            win.raw_v[js, pos[jump]] -= d
-        win.raw_ok[s[step], pos[step]] = True
-        bins_s.append(s[step]); bins_t.append(pt[step]); bins_v.append(win.raw_v[s[step], pos[step]])
-        self.pending[s] = False
+    def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
+               res: CoreResult) -> np.ndarray:
+        """Cumulative jump to subtract from each cell: a step between consecutive usable
+        readings of at least the rule's `jump` is taken for a reference change, not movement."""
+        jump = np.zeros_like(seq)
+        lim = self.p.jump[series]
+        if np.isinf(lim).all():
+            return jump
+        vals = np.where(acc, seq, np.nan)
+        # carry the last usable value forward to compare each usable cell with its predecessor
+        idx = np.where(acc, np.arange(seq.shape[1])[None, :], 0)
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        prev_idx = np.r_["1", np.zeros((len(series), 1), np.int64), idx[:, :-1]]
+        rows = np.arange(len(series))[:, None]
+        prev = np.where(np.r_["1", np.zeros((len(series), 1), bool), acc[:, :-1]].cumsum(axis=1) > 0,
+                        vals[rows, prev_idx], np.nan)
+        d = vals - prev
+        with np.errstate(invalid="ignore"):
+            hit = acc & (np.abs(d) >= lim[:, None])
+        hit[:, :H] = False
+        for r, c in zip(*np.nonzero(hit)):
+            self._fault(res, seq_t[r, c], int(series[r]), "jump",
+                        f"step of {d[r, c]:+.4g} in one report: reference or antenna change, removed from the series")
+        jump[hit] = d[hit]
+        return np.cumsum(jump, axis=1)
 
     # --- detectors -----------------------------------------------------------------------
 

@@ -23,50 +23,47 @@ SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常
 
 
 @dataclass
-class Expect:
-    """What the recent past predicts for each new reading."""
+class Judgement:
+    accept: np.ndarray  # usable now
+    spike: np.ndarray  # departed from the past and the next reading did not follow
+    pending: np.ndarray  # departed from the past, no next reading yet: held back until it comes
+    median: np.ndarray
+    tol: np.ndarray
 
-    pred: np.ndarray  # predicted value at the new reading's time
-    tol: np.ndarray  # allowed departure (NaN when there is too little history to judge)
-    slope: np.ndarray  # units/s
 
-
-def expect(win: Windows, p: Params, sid: np.ndarray, t: np.ndarray) -> Expect:
-    """Hampel's test made trend-aware: every usable reading of the window is carried forward
-    to time t along the median slope; the prediction is their median, the tolerance k times
-    their scaled MAD (never below the floor). Fewer than 5 usable readings: no judgement."""
-    w = int(p.hampel_w[sid].max())
-    ts, v, _ = win.raw_last(sid, w)
-    ok = ~np.isnan(v) & (np.arange(w)[None, :] >= (w - p.hampel_w[sid])[:, None])
-    ts = np.where(ok, ts, np.nan)
-    v = np.where(ok, v, np.nan)
-    slope = np.nan_to_num(theil_sen(ts, v)[0])
-    carried = v + slope[:, None] * (t[:, None] - ts)
-    pred = rowmedian(carried)
-    sigma = MAD_SCALE * rowmedian(np.abs(carried - pred[:, None]))
-    tol = np.fmax(p.hampel_k[sid] * sigma, p.floor[sid])
-    tol[ok.sum(axis=1) < 5] = np.nan
-    return Expect(pred, tol, slope)
+def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w: np.ndarray,
+           k: np.ndarray, floor: np.ndarray) -> Judgement:
+    """Judge the cells (row, col) of `seq` (one row per series, oldest first, NaN = unusable or
+    absent) against the up to w[row] cells before them: departing by more than
+    max(k·1.4826·MAD, floor) from their median is suspect. The next cell of the row (before
+    `end`) decides whether a suspect is a spike or the first reading of a real step. The
+    trailing median lags a steady trend by w/2 samples while the MAD of a trending window is
+    about w/4 samples' worth, so with k >= 2 a trend alone is never suspect."""
+    W = int(w.max())
+    idx = col[:, None] - W + np.arange(W)[None, :]
+    win = np.where((idx >= 0) & (np.arange(W)[None, :] >= (W - w)[:, None]),
+                   seq[row[:, None], np.clip(idx, 0, None)], np.nan)
+    med = rowmedian(win)
+    tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
+    x = seq[row, col]
+    enough = np.sum(~np.isnan(win), axis=1) >= 5
+    with np.errstate(invalid="ignore"):
+        dev = enough & (np.abs(x - med) > tol)
+        has_next = col + 1 < end
+        nxt = seq[row, np.minimum(col + 1, seq.shape[1] - 1)]
+        has_next &= ~np.isnan(nxt)
+        step = dev & has_next & (np.abs(nxt - x) <= tol)
+    spike = dev & has_next & ~step
+    pending = dev & ~has_next
+    accept = ~np.isnan(x) & ~spike & ~pending
+    return Judgement(accept, spike, pending, med, tol)
 
 
 def flatline(win: Windows, p: Params, sid: np.ndarray) -> np.ndarray:
-    """True where a series has repeated exactly the same value for at least flatline_h."""
-    on = ~np.isnan(p.flat_h[sid])
-    out = np.zeros(len(sid), bool)
-    if not on.any():
-        return out
-    rows = np.flatnonzero(on)
-    s = sid[rows]
-    ts, _, present = win.raw_last(s, 64)
-    v = np.where(present, win.raw_v[s[:, None], (win.count[s][:, None] - 64 + np.arange(64)) % win.raw_v.shape[1]], np.nan)
-    t_last = win.last_ts[s]
-    inside = present & (ts >= (t_last - p.flat_h[s] * 3600.0)[:, None])
+    """True where a series has repeated exactly the same value for at least flatline_h over
+    three readings or more (the run is tracked as readings arrive)."""
     with np.errstate(invalid="ignore"):
-        covered = np.nanmin(np.where(present, ts, np.inf), axis=1) <= t_last - p.flat_h[s] * 3600.0
-    lo = np.min(np.where(inside, v, np.inf), axis=1)
-    hi = np.max(np.where(inside, v, -np.inf), axis=1)
-    out[rows] = (inside.sum(axis=1) >= 3) & covered & (hi == lo)
-    return out
+        return (win.last_ts[sid] - win.run_start[sid] >= p.flat_h[sid] * 3600.0) & (win.run_n[sid] >= 3)
 
 
 def status_faults(fields: dict, low_battery_pct: float) -> dict[str, str]:

@@ -51,10 +51,8 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     width = int(min(win.mid_sum.shape[1], WIN_BINS.max() + (last - first).max() + 1))
     col = b - (last[grp] - width + 1)
     tot = totals_at(win, series, last, width, grp, np.clip(col, 0, width - 1))  # [N, NW]
-    # a window counts only for readings inside it as of the batch's end (a long batch, as in
-    # warm-up, must not leave an old storm's peak standing) and only when the ring covers it
-    age = (last[grp] - b)[:, None]
-    tot[(age >= WIN_BINS[None, :]) | (col[:, None] + 1 - WIN_BINS[None, :] < 0)] = np.nan
+    # a reading too far back in a long batch for the ring to hold its whole window is not judged
+    tot[col[:, None] + 1 - WIN_BINS[None, :] < 0] = np.nan
 
     s = series[grp]
     lev = np.zeros((len(ts), NW + 2), np.int8)

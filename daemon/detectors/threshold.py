@@ -26,14 +26,6 @@ class Judged:
     threshold: np.ndarray  # [n, tests]
 
 
-def latest_value(win: Windows, sid: np.ndarray) -> np.ndarray:
-    """The most recent usable reading of each series (NaN when none of the last 16 is usable)."""
-    _, v, _ = win.raw_last(sid, 16)
-    ok = ~np.isnan(v)
-    last = np.where(ok.any(axis=1), 15 - np.argmax(ok[:, ::-1], axis=1), 0)
-    return v[np.arange(len(sid)), last]
-
-
 def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Theil-Sen slope (units/day) of the kept bins, and how many bins had data."""
     xs = np.where(keep, x, np.nan)
@@ -53,7 +45,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     value = np.full((n, 3), np.nan)
     thr = np.full((n, 3), np.nan)
 
-    cur = latest_value(win, sid)
+    cur = win.last_v[sid]
     tab = p.abs_tab[sid]
     value[:, ABS] = np.abs(cur)
     level[:, ABS] = level_of(value[:, ABS], tab)

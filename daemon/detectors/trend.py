@@ -76,7 +76,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     r2 = np.full(n, np.nan)
     sigma = np.full(n, np.nan)
     on = p.iv_on[sid]
-    combos = np.unique(np.stack([p.iv_win_h[sid], p.iv_smooth_h[sid]], axis=1)[on], axis=0)
+    combos = sorted(set(zip(p.iv_win_h[sid][on].tolist(), p.iv_smooth_h[sid][on].tolist())))
     for win_h, smooth_h in combos:
         rows = np.flatnonzero(on & (p.iv_win_h[sid] == win_h) & (p.iv_smooth_h[sid] == smooth_h))
         step = max(1, int(round(smooth_h / 2)))
