@@ -1,5 +1,5 @@
 """`geowarn replay FILE.csv`: recorded readings through the same core, offline, as fast as it
-can and deterministically (rows in time order, ties in file order; batches of one data hour).
+can and deterministically (rows in time order, ties in file order; batches of one UTC day of data).
 
 CSV columns `ts,site,device,kind,channel,value`; ts RFC 3339 or epoch seconds. A bad row is
 quarantined with its reason and counted, never fatal. With `--auto-register` unknown sites and
@@ -30,7 +30,7 @@ from .registry import Registry
 from .rules import load_rules, rules_for_config
 
 COLUMNS = ("ts", "site", "device", "kind", "channel", "value")
-BATCH_S = 3600.0
+BATCH_S = 86400.0  # one UTC day of data per batch: rain is judged per reading, trends daily
 BATCH_MAX = 5000
 BAD_ROW = "bad_row"
 
@@ -133,7 +133,8 @@ def _auto_registry(base: Registry | None, rows: list[Row], quarantined: Counter)
         kept.append(r)
     for dev, (site, kind) in kinds.items():
         gaps = np.diff(np.unique(times[dev]))
-        interval = int(np.clip(np.median(gaps) if len(gaps) else 7200, 60, 7 * 86400))
+        # the 90th percentile gap: irregular (manual) readings should not look offline all the time
+        interval = int(np.clip(np.percentile(gaps, 90) if len(gaps) else 7200, 60, 7 * 86400))
         entry = sites.setdefault(site, {"id": site, "name": site, "county": "", "hazard": "landslide",
                                         "lon": 0.0, "lat": 0.0, "devices": []})
         entry["devices"] = [*entry["devices"], {"id": dev, "kind": kind, "interval_s": interval,

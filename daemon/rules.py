@@ -85,14 +85,14 @@ class TangentRule(_R):
     baseline_lag_days: float = Field(7.0, ge=0, le=60)
     v_ref_min: float = Field(0.2, gt=0)
     v_min: float = Field(1.0, ge=0)
-    velocity_window_h: float = Field(24.0, ge=2, le=240)
+    velocity_window_h: float = Field(72.0, ge=6, le=240)
     alpha: Levels = Levels(yellow=55.0, orange=80.0, red=85.0)
 
 
 class InverseVelocityRule(_R):
     enabled: bool = True
-    window_h: float = Field(72.0, ge=6, le=720)
-    smooth_h: float = Field(6.0, ge=1, le=72)
+    window_h: float = Field(336.0, ge=24, le=696)
+    smooth_h: float = Field(24.0, ge=4, le=72)
     min_points: int = Field(8, ge=4)
     min_r2: float = Field(0.8, gt=0, le=1)
     strong_r2: float = Field(0.9, gt=0, le=1)

@@ -80,8 +80,8 @@ def mukilteo(out: Path) -> Path:
     return _write(out, rows)
 
 
-def voight(out: Path | None = None, *, seed: int = 7, creep_days: float = 40.0, accel_days: float = 30.0,
-           v0: float = 0.3, noise: float = 1.0, interval_s: float = 7200.0) -> tuple[Path | None, dict]:
+def voight(out: Path | None = None, *, seed: int = 7, creep_days: float = 40.0, accel_days: float = 20.0,
+           v0: float = 2.0, noise: float = 0.5, interval_s: float = 7200.0) -> tuple[Path | None, dict]:
     """A crack meter creeping at v0 mm/day, then accelerating by Voight's law with α = 2:
     1/v falls linearly to zero at failure tf. Gaussian noise (mm) on every reading.
     Returns the CSV and the truth (t_onset, tf)."""
@@ -104,3 +104,54 @@ def voight(out: Path | None = None, *, seed: int = 7, creep_days: float = 40.0, 
         rows += [[format_ts(ti), "VOIGHT", "cm2", "crack", "width", f"{xi:.3f}"] for ti, xi in zip(t, x2)]
         _write(out, rows)
     return out, truth
+
+
+def voight_displacement(t: np.ndarray, t0: float, t_onset: float, tf: float, v0: float) -> np.ndarray:
+    """Steady creep at v0 (mm/day) until t_onset, then Voight's law with alpha = 2 to failure at tf."""
+    A = 1.0 / (v0 / 86400 * (tf - t_onset))
+    return np.where(t < t_onset, v0 / 86400 * (t - t0),
+                    v0 / 86400 * (t_onset - t0) + np.log((tf - t_onset) / np.maximum(tf - t, 1.0)) / A)
+
+
+def run_voight_closed_loop(core, site: str, devices: list[str], *, seed: int = 11, creep_days: float = 40.0,
+                           accel_days: float = 20.0, v0: float = 2.0, noise: float = 0.5,
+                           normal_s: float = 7200.0, accelerated_s: float = 600.0, spikes: int = 6,
+                           stop_before_s: float = 3600.0):
+    """Crack meters on one slope following Voight's law, each with its own Gaussian noise and a
+    few spikes, reporting every `normal_s` and, once the site is at yellow or above, every
+    `accelerated_s` (the service orders accelerated sampling at yellow: DESIGN). Fed to the core
+    in one-hour batches. Returns the truth and what the core said along the way."""
+    rng = np.random.default_rng(seed)
+    t0 = 1_700_000_000.0
+    t_onset = t0 + creep_days * 86400
+    tf = t_onset + accel_days * 86400
+    sids = [core.intern(site, d, "crack", "width") for d in devices]
+    spike_at = set(rng.integers(100, int(creep_days * 12), spikes).tolist())
+    next_t = {s: t0 + 600.0 * i for i, s in enumerate(sids)}
+    levels, forecasts, signals, faults = [], [], [], []
+    n = 0
+    hour = t0
+    while hour < tf - stop_before_s:
+        hour += 3600.0
+        accelerated = core.site_levels().get(site, "normal") in ("yellow", "orange", "red")
+        ids, ts, vals = [], [], []
+        for s in sids:
+            while next_t[s] < hour and next_t[s] < tf - stop_before_s:
+                x = voight_displacement(np.array([next_t[s]]), t0, t_onset, tf, v0)[0] + rng.normal(0, noise)
+                n += 1
+                if n in spike_at:
+                    x += rng.choice([-1, 1]) * rng.uniform(20, 60)
+                ids.append(s)
+                ts.append(next_t[s])
+                vals.append(x)
+                next_t[s] += accelerated_s if accelerated else normal_s
+        res = core.process(ids, ts, vals)
+        levels += [(e.ts, e.level) for e in res.level_changes]
+        signals += res.signals
+        faults += res.faults
+        for s in sids:
+            fc = core.forecast(s)
+            if fc is not None and ts:
+                forecasts.append((max(ts), s, fc["failure_time"], fc["fit_r2"], fc["sigma_s"]))
+    return {"t0": t0, "t_onset": t_onset, "tf": tf, "levels": levels, "forecasts": forecasts,
+            "signals": signals, "faults": faults}

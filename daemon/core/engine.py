@@ -57,6 +57,7 @@ class Core:
         self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
         self.strong = np.zeros(0, bool)
         self.ctx = np.zeros((0, 2))  # tangent v_now, v_ref (units/day) for reasons
+        self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
         # per-device state
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
@@ -105,6 +106,7 @@ class Core:
         self.ser_level, self.offset, self.pending = g(self.ser_level, 0), g(self.offset, 0.0), g(self.pending, False)
         self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
         self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
+        self.v_ref = g(self.v_ref, np.nan)
         self._cap = cap
 
     def _sync_sites(self) -> None:
@@ -160,10 +162,15 @@ class Core:
         np.maximum.at(self.dev_seen, self.series.device_of[sid], t)
         role = self.p.role[sid]
         is_rain = (role == RAIN_MM) | (role == RAIN_TOTAL)
+        deform = role == DEFORM
+        other = ~(is_rain | deform)
         if is_rain.any():
             self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res)
-        if (~is_rain).any():
-            self._ingest_other(sid[~is_rain], t[~is_rain], v[~is_rain], res)
+        if deform.any():
+            self._ingest_deform(sid[deform], t[deform], v[deform], res)
+        if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
+            so, to, vo = sid[other], t[other], v[other]
+            self.win.append(so, to, vo, ~self._range(so, to, vo, res), np.r_[True, so[1:] != so[:-1]])
         touched = np.unique(sid)
         changed = self._judge(touched, sid[is_rain], t[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
@@ -204,7 +211,7 @@ class Core:
         ok = ~bad
         self.win.add_bins(sid[ok], t[ok], inc[ok])
 
-    def _ingest_other(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
         """Spike/step/jump judgement of a whole batch at once (quality.hampel), then the
         windows. A series' held-back suspect from the previous batch is judged again first."""
         win, p = self.win, self.p
@@ -305,7 +312,7 @@ class Core:
                 x = np.where(cnt > 0, ssum / cnt, np.nan)
             age = np.arange(nb - 1, -1, -1, dtype=float)[None, :]
             th = threshold.evaluate(self.win, p, d, tm, x, age)
-            tr = trend.evaluate(self.win, p, d, tm, x, age)
+            tr = trend.evaluate(self.win, p, d, tm, x, cnt, age, self.v_ref, self.sig_level[d, 3])
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
             self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref

@@ -44,10 +44,9 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     row, in time order); ts: reading times."""
     m = len(series)
     b = np.floor(ts / RAIN_BIN_S).astype(np.int64)
-    last = np.full(m, np.iinfo(np.int64).min)
-    first = np.full(m, np.iinfo(np.int64).max)
-    np.maximum.at(last, grp, b)
-    np.minimum.at(first, grp, b)
+    starts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
+    first = b[starts]  # readings are grouped by series in time order
+    last = b[np.r_[starts[1:] - 1, len(b) - 1]]
     width = int(min(win.mid_sum.shape[1], WIN_BINS.max() + (last - first).max() + 1))
     col = b - (last[grp] - width + 1)
     tot = totals_at(win, series, last, width, grp, np.clip(col, 0, width - 1))  # [N, NW]
@@ -65,7 +64,6 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     exceed = p.id_on[s] & (ratio[np.arange(len(ts)), worst] >= 1.0)
     lev[:, ID] = np.where(exceed, p.id_level[s], 0)
 
-    starts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
     level = np.zeros((m, NW + 2), np.int8)
     value = np.full((m, NW + 2), np.nan)
     thr = np.full((m, NW + 2), np.nan)

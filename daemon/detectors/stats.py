@@ -9,12 +9,17 @@ import numpy as np
 
 def rowmedian(a: np.ndarray) -> np.ndarray:
     """Median of each row, ignoring NaN; NaN for rows without any value."""
-    if a.shape[1] == 0:
+    w = a.shape[1]
+    if w == 0:
         return np.full(a.shape[0], np.nan)
+    # a full sort of short rows beats np.partition, whose per-row overhead dominates here
+    nan = np.isnan(a)
     s = np.sort(a, axis=1)
-    c = np.sum(~np.isnan(a), axis=1)
-    lo = np.clip((c - 1) // 2, 0, None)
-    hi = np.clip(c // 2, 0, a.shape[1] - 1)
+    c = w - nan.sum(axis=1)
+    if c.min() == w:  # no gaps: the middle columns
+        return 0.5 * (s[:, (w - 1) // 2] + s[:, w // 2])
+    lo = np.maximum((c - 1) // 2, 0)
+    hi = np.minimum(c // 2, w - 1)
     rows = np.arange(a.shape[0])
     m = 0.5 * (s[rows, lo] + s[rows, hi])
     m[c == 0] = np.nan
@@ -56,26 +61,31 @@ def theil_sen(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rowmedian(s), np.sum(~np.isnan(v), axis=1)
 
 
-def linfit(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Least-squares y = a + b·t per row ignoring NaN: a, b, r², n, and the standard errors and
-    covariance of a and b (for the uncertainty of an extrapolated root)."""
+def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Weighted least squares y = a + b·t per row ignoring NaN: a, b, (weighted) r², n, and
+    the standard errors and covariance of a and b (for the uncertainty of a root)."""
     ok = ~(np.isnan(t) | np.isnan(y))
+    if w is None:
+        w = np.ones_like(y)
+    w = np.where(ok & ~np.isnan(w), w, 0.0)
     n = ok.sum(axis=1).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tm = np.where(ok, t, 0.0).sum(axis=1) / n
-        ym = np.where(ok, y, 0.0).sum(axis=1) / n
+        sw = w.sum(axis=1)
+        tm = (w * np.where(ok, t, 0.0)).sum(axis=1) / sw
+        ym = (w * np.where(ok, y, 0.0)).sum(axis=1) / sw
         dt = np.where(ok, t - tm[:, None], 0.0)
         dy = np.where(ok, y - ym[:, None], 0.0)
-        sxx = (dt * dt).sum(axis=1)
-        sxy = (dt * dy).sum(axis=1)
-        syy = (dy * dy).sum(axis=1)
+        sxx = (w * dt * dt).sum(axis=1)
+        sxy = (w * dt * dy).sum(axis=1)
+        syy = (w * dy * dy).sum(axis=1)
         b = sxy / sxx
         a = ym - b * tm
         sse = np.clip(syy - b * sxy, 0.0, None)
         r2 = 1.0 - sse / syy
-        s2 = sse / (n - 2)
-        var_b = s2 / sxx
-        var_a = s2 * (1.0 / n + tm * tm / sxx)
+        # residual variance per unit weight, with the effective number of points
+        s2 = sse / sw * n / (n - 2)
+        var_b = s2 / sxx * sw / n
+        var_a = var_b * (sxx / sw + tm * tm)
         cov_ab = -tm * var_b
     return a, b, r2, n, var_a, var_b, cov_ab
 

@@ -11,7 +11,9 @@ import numpy as np
 
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
-from .stats import block_means, level_of, theil_sen, threshold_at
+from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
+
+MAD_SCALE = 1.4826
 
 ABS, CHANGE, RATE = 0, 1, 2
 RATE_BLOCKS = 12
@@ -26,14 +28,32 @@ class Judged:
     threshold: np.ndarray  # [n, tests]
 
 
-def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Theil-Sen slope (units/day) of the kept bins, and how many bins had data."""
-    xs = np.where(keep, x, np.nan)
-    ts = np.where(keep, t, np.nan)
+def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int,
+                 with_se: bool = False) -> tuple[np.ndarray, ...]:
+    """Theil-Sen slope (units/day) of the kept bins, how many bins had data, and (with_se)
+    the slope's standard error from the robust scatter of the block means about the line.
+    Blocks span only the columns some row keeps, so a short window is not diluted."""
+    used = np.flatnonzero(keep.any(axis=0))
+    if len(used) == 0:
+        nan = np.full(len(t), np.nan)
+        return (nan, np.zeros(len(t), int), nan) if with_se else (nan, np.zeros(len(t), int))
+    sl = slice(used[0], used[-1] + 1)
+    xs = np.where(keep[:, sl], x[:, sl], np.nan)
+    ts = np.where(keep[:, sl], t[:, sl], np.nan)
     bt, bx = block_means(ts, xs, blocks)
     slope, nb = theil_sen(bt, bx)
-    ok = nb >= 3
-    return np.where(ok, slope * DAY_S, np.nan), np.sum(~np.isnan(xs), axis=1)
+    rate = np.where(nb >= 3, slope * DAY_S, np.nan)
+    npts = np.sum(~np.isnan(xs), axis=1)
+    if not with_se:
+        return rate, npts
+    resid = bx - slope[:, None] * bt
+    resid -= rowmedian(resid)[:, None]
+    sigma = MAD_SCALE * rowmedian(np.abs(resid))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = np.nanmean(np.where(np.isnan(bx), np.nan, bt), axis=1) if bt.size else np.zeros(len(t))
+        sxx = np.nansum(np.where(np.isnan(bx), 0.0, (bt - tm[:, None]) ** 2), axis=1)
+        se = sigma / np.sqrt(sxx) * DAY_S
+    return rate, npts, se
 
 
 def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
-from .stats import block_means, level_of, linfit, rowmedian, threshold_at
+from .stats import level_of, linfit, rowmedian, threshold_at
 from .threshold import rate_per_day
 
 TANGENT, INVVEL = 0, 1
@@ -39,8 +39,11 @@ class Trend:
     strong: np.ndarray  # bool: a good fit inside the orange horizon
 
 
-def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray,
-             age_h: np.ndarray) -> Trend:
+def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray,
+             age_h: np.ndarray, v_ref_state: np.ndarray, prev_level: np.ndarray) -> Trend:
+    """v_ref_state: per-series constant-velocity rate estimated so far (updated in place while
+    the slope is steady, frozen once it accelerates so the acceleration cannot become its own
+    reference); prev_level: each row's tangent level at the previous evaluation."""
     n = len(sid)
     level = np.zeros((n, 2), np.int8)
     value = np.full((n, 2), np.nan)
@@ -48,9 +51,11 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     t_now = win.last_ts[sid]
 
     # --- improved tangent angle ----------------------------------------------------------
-    v_now, _ = rate_per_day(t_mid, x_mid, age_h < p.vel_win_h[sid][:, None], 6)
+    v_now, _, v_se = rate_per_day(t_mid, x_mid, age_h < p.vel_win_h[sid][:, None], 12, with_se=True)
     v_ref = p.v_ref[sid].copy()
-    need = np.isnan(v_ref) & p.tan_on[sid]
+    # a still slope has no angle to judge; nor has a velocity the noise could explain (3 SE)
+    moving = (np.abs(v_now) >= p.tan_v_min[sid]) & (np.abs(v_now) >= 3.0 * v_se)
+    need = np.isnan(v_ref) & p.tan_on[sid] & moving
     if need.any():
         rows = np.flatnonzero(need)
         s = sid[rows]
@@ -63,45 +68,37 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
         with np.errstate(invalid="ignore", divide="ignore"):
             dx = dsum / dcnt
         est, _ = rate_per_day(dt, dx, keep, 7)
-        v_ref[rows] = est
+        # a baseline needs half its window in data, or it is no baseline (a new installation)
+        est[keep.sum(axis=1) < np.maximum(3, base / 2)] = np.nan
+        state = v_ref_state[s]
+        steady = (prev_level[rows] < 2) | np.isnan(state)
+        state = np.where(steady & ~np.isnan(est), est, state)
+        v_ref_state[s] = state
+        v_ref[rows] = state
+    known = ~np.isnan(v_ref)  # no baseline yet (a new installation): no angle to judge
     v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
-    alpha = np.degrees(np.arctan(np.abs(v_now) / v_eff))
+    # along the slope's established direction; a reversal (or noise) is no acceleration
+    along = np.where(np.abs(v_ref) >= p.v_ref_min[sid], v_now * np.sign(v_ref), np.abs(v_now))
+    with np.errstate(invalid="ignore"):
+        alpha = np.degrees(np.arctan2(along, v_eff))
     tab = p.alpha_tab[sid]
     value[:, TANGENT] = alpha
-    level[:, TANGENT] = np.where(p.tan_on[sid] & (np.abs(v_now) >= p.tan_v_min[sid]), level_of(alpha, tab), 0)
+    level[:, TANGENT] = np.where(p.tan_on[sid] & moving & known, level_of(alpha, tab), 0)
     thr[:, TANGENT] = threshold_at(level[:, TANGENT], tab)
 
     # --- inverse velocity ----------------------------------------------------------------
     tf = np.full(n, np.nan)
     r2 = np.full(n, np.nan)
     sigma = np.full(n, np.nan)
-    on = p.iv_on[sid]
+    # only a slope already moving at a quarter of v_min over the last day can be accelerating
+    # towards failure; the rest skip the fit
+    on = p.iv_on[sid] & (np.abs(v_now) >= 0.25 * p.iv_v_min[sid])
     combos = sorted(set(zip(p.iv_win_h[sid][on].tolist(), p.iv_smooth_h[sid][on].tolist())))
     for win_h, smooth_h in combos:
         rows = np.flatnonzero(on & (p.iv_win_h[sid] == win_h) & (p.iv_smooth_h[sid] == smooth_h))
-        step = max(1, int(round(smooth_h / 2)))
-        nb = min(int(win_h + smooth_h), t_mid.shape[1])
-        nblocks = max(3, nb // step)
-        bt, bx = block_means(t_mid[rows, -nblocks * step:], x_mid[rows, -nblocks * step:], nblocks)
-        dtb = bt[:, 2:] - bt[:, :-2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = (bx[:, 2:] - bx[:, :-2]) / dtb
-        tv = 0.5 * (bt[:, 2:] + bt[:, :-2])
-        direction = np.sign(rowmedian(v))
-        vd = v * direction[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv = np.where(vd > 0, 1.0 / vd, np.nan)
-        a, b, fr2, npts, var_a, var_b, cov = linfit(tv, inv)
-        okv = ~np.isnan(vd)
-        last = vd[np.arange(len(rows)), np.where(okv.any(axis=1), vd.shape[1] - 1 - np.argmax(okv[:, ::-1], axis=1), 0)]
         s = sid[rows]
-        valid = (npts >= p.iv_min_pts[s]) & (b < 0) & (fr2 >= p.iv_min_r2[s]) & (last * DAY_S >= p.iv_v_min[s])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = -a / b
-            sg = np.sqrt(np.clip((var_a + f * f * var_b + 2 * f * cov) / (b * b), 0, None))
-        tf[rows] = np.where(valid, f, np.nan)
-        r2[rows] = np.where(valid, fr2, np.nan)
-        sigma[rows] = np.where(valid, sg, np.nan)
+        f, fr2, sg = _fit(t_mid[rows], x_mid[rows], n_mid[rows], win_h, smooth_h, p, s)
+        tf[rows], r2[rows], sigma[rows] = f, fr2, sg
     remaining = tf - t_now
     htab = p.horizon_tab[sid]
     with np.errstate(invalid="ignore"):
@@ -111,3 +108,49 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     thr[:, INVVEL] = threshold_at(level[:, INVVEL], htab)
     strong = (level[:, INVVEL] >= 3) & (r2 >= p.iv_strong_r2[sid])
     return Trend(level, value, thr, v_now, v_eff, tf, r2, sigma, strong)
+
+
+def _fit(t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray, win_h: float, smooth_h: float, p: Params,
+         s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse-velocity fit of each row: failure time, r² and its standard error (NaN where the
+    fit does not count: too few points, 1/v not falling, poor fit, or too slow)."""
+    # blocks of a quarter of the smoothing span (means over readings, not bins); velocity =
+    # difference across 4 blocks
+    step = max(1, int(round(smooth_h / 4)))
+    nb = min(int(win_h + smooth_h), t_mid.shape[1])
+    nblocks = max(6, nb // step)
+    cols = slice(t_mid.shape[1] - nblocks * step, None)
+    cnt = np.where(np.isnan(x_mid[:, cols]), 0.0, n_mid[:, cols]).reshape(len(s), nblocks, step)
+    nblk = cnt.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bx = (np.nan_to_num(x_mid[:, cols]).reshape(cnt.shape) * cnt).sum(axis=2) / nblk
+        bt = (np.nan_to_num(t_mid[:, cols]).reshape(cnt.shape) * cnt).sum(axis=2) / nblk
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = (bx[:, 4:] - bx[:, :-4]) / (bt[:, 4:] - bt[:, :-4])
+        tv = 0.5 * (bt[:, 4:] + bt[:, :-4])
+        vd = v * np.sign(rowmedian(v))[:, None]
+        inv = np.where(vd > 0, 1.0 / vd, np.nan)
+    # var(1/v) grows as 1/v⁴: weight by v⁴ so slow, noisy early velocities do not drown the
+    # fast, well-measured ones (error propagation; Carlà et al. 2017 smooth for the same reason)
+    # ...and by how many readings the two block means hold (accelerated sampling counts more)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wts = np.where(vd > 0, vd, 0.0) ** 4 / (1.0 / nblk[:, 4:] + 1.0 / nblk[:, :-4])
+    a, b, r2, npts, var_a, var_b, cov = linfit(tv, inv, wts)
+    # A mean velocity over [t1, t2] dates to its midpoint only while failure is far off. Under
+    # alpha = 2 it equals the velocity at tf - L/ln(1 + L/tau) (tau = tf - t2): re-date each
+    # velocity with the current forecast and refit, which removes the lag near failure.
+    t2, span = bt[:, 4:], bt[:, 4:] - bt[:, :-4]
+    for _ in range(2):
+        f = -a / b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tau = f[:, None] - t2
+            t_eff = np.where((b[:, None] < 0) & (tau > 0), f[:, None] - span / np.log1p(span / tau), tv)
+        a, b, r2, npts, var_a, var_b, cov = linfit(t_eff, inv, wts)
+    okv = ~np.isnan(vd)
+    last = vd[np.arange(len(s)), np.where(okv.any(axis=1), vd.shape[1] - 1 - np.argmax(okv[:, ::-1], axis=1), 0)]
+    valid = (npts >= p.iv_min_pts[s]) & (b < 0) & (r2 >= p.iv_min_r2[s]) & (last * DAY_S >= p.iv_v_min[s])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = -a / b
+        sg = np.sqrt(np.clip((var_a + f * f * var_b + 2 * f * cov) / (b * b), 0, None))
+    nan = np.full(len(s), np.nan)
+    return np.where(valid, f, nan), np.where(valid, r2, nan), np.where(valid, sg, nan)
