@@ -87,6 +87,9 @@ class TangentRule(_R):
     v_min: float = Field(1.0, ge=0)
     velocity_window_h: float = Field(72.0, ge=6, le=240)
     alpha: Levels = Levels(yellow=55.0, orange=80.0, red=85.0)
+    # red (imminent failure) only while an inverse-velocity fit confirms steady acceleration:
+    # a lone burst of a slope that stood still (tiny v) gives any angle near 90 degrees
+    red_needs_forecast: bool = True
 
 
 class InverseVelocityRule(_R):

@@ -19,7 +19,7 @@ class Params:
         "thr_on": (bool, False), "change_win_h": (float, 720.0), "rate_win_h": (float, 72.0),
         "rate_min": (np.int32, 4),
         "tan_on": (bool, False), "v_ref": (float, np.nan), "base_days": (float, 14.0), "lag_days": (float, 7.0),
-        "v_ref_min": (float, 0.2), "tan_v_min": (float, 1.0), "vel_win_h": (float, 72.0),
+        "v_ref_min": (float, 0.2), "tan_v_min": (float, 1.0), "tan_red_iv": (bool, True), "vel_win_h": (float, 72.0),
         "iv_on": (bool, False), "iv_win_h": (float, 336.0), "iv_smooth_h": (float, 24.0), "iv_min_pts": (np.int32, 8),
         "iv_min_r2": (float, 0.8), "iv_strong_r2": (float, 0.9), "iv_v_min": (float, 2.0),
         "ant_on": (bool, False), "ant_k": (float, 0.84), "ant_days": (np.int32, 15),
@@ -86,6 +86,7 @@ class Params:
             self.v_ref[sid] = tg.v_ref if tg.v_ref is not None else np.nan
             self.base_days[sid], self.lag_days[sid], self.v_ref_min[sid] = tg.baseline_days, tg.baseline_lag_days, tg.v_ref_min
             self.tan_v_min[sid], self.vel_win_h[sid], self.alpha_tab[sid] = tg.v_min, tg.velocity_window_h, tg.alpha.table()
+            self.tan_red_iv[sid] = tg.red_needs_forecast
             self.iv_win_h[sid], self.iv_smooth_h[sid], self.iv_min_pts[sid] = iv.window_h, iv.smooth_h, iv.min_points
             self.iv_min_r2[sid], self.iv_strong_r2[sid], self.iv_v_min[sid] = iv.min_r2, iv.strong_r2, iv.v_min
             self.horizon_tab[sid] = iv.horizon_h.table()

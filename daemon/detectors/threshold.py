@@ -50,8 +50,9 @@ def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int,
     resid -= rowmedian(resid)[:, None]
     sigma = MAD_SCALE * rowmedian(np.abs(resid))
     with np.errstate(invalid="ignore", divide="ignore"):
-        tm = np.nanmean(np.where(np.isnan(bx), np.nan, bt), axis=1) if bt.size else np.zeros(len(t))
-        sxx = np.nansum(np.where(np.isnan(bx), 0.0, (bt - tm[:, None]) ** 2), axis=1)
+        has = ~np.isnan(bx)
+        tm = np.where(has, bt, 0.0).sum(axis=1) / has.sum(axis=1)
+        sxx = np.where(has, (bt - tm[:, None]) ** 2, 0.0).sum(axis=1)
         se = sigma / np.sqrt(sxx) * DAY_S
     return rate, npts, se
 

@@ -99,6 +99,10 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
         s = sid[rows]
         f, fr2, sg = _fit(t_mid[rows], x_mid[rows], n_mid[rows], win_h, smooth_h, p, s)
         tf[rows], r2[rows], sigma[rows] = f, fr2, sg
+    # tangent red stands only with a valid inverse-velocity fit (rule red_needs_forecast)
+    unconfirmed = (level[:, TANGENT] == 4) & p.tan_red_iv[sid] & np.isnan(tf)
+    level[unconfirmed, TANGENT] = 3
+    thr[unconfirmed, TANGENT] = tab[unconfirmed, 2]
     remaining = tf - t_now
     htab = p.horizon_tab[sid]
     with np.errstate(invalid="ignore"):
@@ -141,8 +145,8 @@ def _fit(t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray, win_h: float, 
     # velocity with the current forecast and refit, which removes the lag near failure.
     t2, span = bt[:, 4:], bt[:, 4:] - bt[:, :-4]
     for _ in range(2):
-        f = -a / b
         with np.errstate(invalid="ignore", divide="ignore"):
+            f = -a / b
             tau = f[:, None] - t2
             t_eff = np.where((b[:, None] < 0) & (tau > 0), f[:, None] - span / np.log1p(span / tau), tv)
         a, b, r2, npts, var_a, var_b, cov = linfit(t_eff, inv, wts)
