@@ -50,6 +50,7 @@ class Core:
         self.sig_value = np.zeros((0, NSLOT))
         self.sig_thr = np.zeros((0, NSLOT))
         self.ser_level = np.zeros(0, np.int8)
+        self.sig_ts = np.zeros(0)  # when the series reached its current level (rain: the batch's peak)
         self.offset = np.zeros(0)  # removed reference jumps
         self.pending = np.zeros(0, bool)  # last reading held back as suspect
         self.last_total = np.zeros(0)
@@ -104,6 +105,7 @@ class Core:
         self.sig_level, self.sig_value, self.sig_thr = g(self.sig_level, 0), g(self.sig_value, np.nan), \
             g(self.sig_thr, np.nan)
         self.ser_level, self.offset, self.pending = g(self.ser_level, 0), g(self.offset, 0.0), g(self.pending, False)
+        self.sig_ts = g(self.sig_ts, np.nan)
         self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
         self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
         self.v_ref = g(self.v_ref, np.nan)
@@ -316,6 +318,7 @@ class Core:
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
             self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref
+            self.sig_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
         if rj.any():
@@ -326,6 +329,7 @@ class Core:
             self.sig_level[series, sl], self.sig_value[series, sl], self.sig_thr[series, sl] = \
                 rn.level, rn.value, rn.threshold
             self.ctx[series, 0] = rn.id_duration_h
+            self.sig_ts[series] = rn.peak_ts
         self.ser_level[touched] = self.sig_level[touched].max(axis=1)
         changed = touched[self.ser_level[touched] != old]
         for sid, prev in zip(changed, old[self.ser_level[touched] != old]):
@@ -394,7 +398,12 @@ class Core:
         sites = np.unique(site_of)
         ts = np.full(self.sites.n, -np.inf)
         np.maximum.at(ts, site_of, t)
-        for tr in self.sites.step(sites, cand, top, capped, ts[sites]):
+        # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
+        rise_ts = np.full(self.sites.n, -np.inf)
+        lit = touched[(self.ser_level[touched] > 0) & ~np.isnan(self.sig_ts[touched])]
+        np.maximum.at(rise_ts, tbl.site_of[lit], self.sig_ts[lit])
+        rise_ts = np.where(np.isinf(rise_ts), ts, rise_ts)
+        for tr in self.sites.step(sites, cand, top, capped, ts[sites], rise_ts[sites]):
             res.level_changes.append(self._level_change(tr))
 
     def _level_change(self, tr) -> LevelChange:

@@ -27,6 +27,7 @@ class Rain:
     value: np.ndarray  # mm
     threshold: np.ndarray  # mm
     id_duration_h: np.ndarray  # the duration whose intensity exceeded most (NaN when none)
+    peak_ts: np.ndarray  # when each series first reached its highest level of the batch
 
 
 def totals_at(win: Windows, sid: np.ndarray, last_bin: np.ndarray, width: int,
@@ -68,6 +69,12 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     value = np.full((m, NW + 2), np.nan)
     thr = np.full((m, NW + 2), np.nan)
     level[grp[starts]] = np.maximum.reduceat(lev, starts, axis=0)
+    per_reading = lev[:, :NW + 2].max(axis=1)
+    top = np.maximum.reduceat(per_reading, starts)
+    at_top = np.flatnonzero(per_reading == top[grp])
+    peak_ts = np.full(m, np.nan)
+    first_top = at_top[np.r_[True, grp[at_top][1:] != grp[at_top][:-1]]]
+    peak_ts[grp[first_top]] = ts[first_top]
     value[grp[starts], :NW] = np.fmax.reduceat(tot, starts, axis=0)
     for j in range(NW):
         thr[:, j] = threshold_at(level[:, j], p.rain_tab[series, j])
@@ -97,7 +104,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
         level[:, ANTECEDENT] = np.where(on, level_of(ear, tab), 0)
         value[:, ANTECEDENT] = ear
         thr[:, ANTECEDENT] = threshold_at(level[:, ANTECEDENT], tab)
-    return Rain(level, value, thr, id_dur)
+    return Rain(level, value, thr, id_dur, peak_ts)
 
 
 def totals_now(win: Windows, sid: np.ndarray) -> np.ndarray:

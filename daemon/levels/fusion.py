@@ -72,8 +72,10 @@ class SiteLevels:
         return cand, top, capped
 
     def step(self, sites: np.ndarray, cand: np.ndarray, top: np.ndarray, capped: np.ndarray,
-             ts: np.ndarray) -> list[Transition]:
-        """Apply hysteresis to the sites whose data arrived (ts: their latest reading time)."""
+             ts: np.ndarray, rise_ts: np.ndarray | None = None) -> list[Transition]:
+        """Apply hysteresis to the sites whose data arrived (ts: their latest reading time;
+        rise_ts: when the signals behind a rise arose, default ts)."""
+        rise_ts = ts if rise_ts is None else rise_ts
         out: list[Transition] = []
         cur = self.level[sites]
         c = cand[sites]
@@ -86,7 +88,7 @@ class SiteLevels:
         lower = down & (ts - self.below_since[sites] >= hold)
         for j in np.flatnonzero(up | lower):
             si = int(sites[j])
-            out.append(Transition(si, int(cur[j]), int(c[j]), float(ts[j]),
+            out.append(Transition(si, int(cur[j]), int(c[j]), float(rise_ts[j] if up[j] else ts[j]),
                                   int(top[si]) if capped[si] else None,
                                   float(hold[j]) / 3600.0 if lower[j] else None))
             self.level[si] = c[j]
