@@ -138,7 +138,7 @@ class RainfallRule(_R):
 
 class QualityRule(_R):
     hampel_window: int = Field(16, ge=5, le=64)
-    hampel_k: float = Field(4.0, gt=0)
+    hampel_k: float = Field(5.0, gt=0)
     spike_floor: float = Field(1.0, ge=0)
     jump: float | None = Field(None, gt=0)
     flatline_h: float | None = Field(None, gt=0)
@@ -253,7 +253,7 @@ def _checked(model: type[BaseModel], doc: Any, ov: _Override):
             raise ConfigError(ov.source, _place(ov.prefix), "must be a mapping", node.start_mark.line + 1 if node else None)
         return _validate(model, doc, ov.source, node)
     except ConfigError as e:
-        place = ".".join(str(p) for p in ov.prefix) + ("." + e.place if e.place else "")
+        place = ".".join(str(p) for p in ov.prefix) + ("." + e.place.replace(".[key]", "") if e.place else "")
         raise ConfigError(e.file, place, e.problem, e.line) from None
 
 
@@ -297,7 +297,7 @@ def load_rules(directory: str | Path | None = None) -> Rules:
             key = sorted(unknown)[0]
             kn = _node_at(snode, [key])
             raise ConfigError(str(f), key, "unknown section; expected site, kinds or devices",
-                              kn.start_mark.line if kn else None)
+                              kn.start_mark.line + 1 if kn else None)
         _collect(rules, {f.stem: {k: v for k, v in sdoc.items() if k != "devices"}}, sdoc.get("devices") or {},
                  str(f), snode, [], ["devices"], file_is_site=True)
     rules.check_all([])

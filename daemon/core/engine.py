@@ -313,8 +313,9 @@ class Core:
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = np.where(cnt > 0, ssum / cnt, np.nan)
             age = np.arange(nb - 1, -1, -1, dtype=float)[None, :]
-            th = threshold.evaluate(self.win, p, d, tm, x, age)
-            tr = trend.evaluate(self.win, p, d, tm, x, cnt, age, self.v_ref, self.sig_level[d, 3])
+            sigma = threshold.noise_scale(self.win, d)
+            th = threshold.evaluate(self.win, p, d, tm, x, cnt, age, sigma)
+            tr = trend.evaluate(self.win, p, d, tm, x, cnt, age, sigma, self.v_ref, self.sig_level[d, 3])
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
             self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref

@@ -24,7 +24,7 @@ class Params:
         "iv_min_r2": (float, 0.8), "iv_strong_r2": (float, 0.9), "iv_v_min": (float, 2.0),
         "ant_on": (bool, False), "ant_k": (float, 0.84), "ant_days": (np.int32, 15),
         "id_on": (bool, False), "id_a": (float, 14.82), "id_b": (float, 0.39), "id_level": (np.int8, 1),
-        "hampel_w": (np.int32, 16), "hampel_k": (float, 4.0), "floor": (float, 1.0), "jump": (float, np.inf),
+        "hampel_w": (np.int32, 16), "hampel_k": (float, 5.0), "floor": (float, 1.0), "jump": (float, np.inf),
         "flat_h": (float, np.nan), "lo": (float, -np.inf), "hi": (float, np.inf), "offline_factor": (float, 3.0),
     }
     _cols_tab = ("abs_tab", "change_tab", "rate_tab", "alpha_tab", "horizon_tab", "ant_tab")

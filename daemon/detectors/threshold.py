@@ -14,6 +14,7 @@ from ..core.params import Params
 from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
 
 MAD_SCALE = 1.4826
+SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
 
 ABS, CHANGE, RATE = 0, 1, 2
 RATE_BLOCKS = 12
@@ -28,37 +29,45 @@ class Judged:
     threshold: np.ndarray  # [n, tests]
 
 
-def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int,
-                 with_se: bool = False) -> tuple[np.ndarray, ...]:
-    """Theil-Sen slope (units/day) of the kept bins, how many bins had data, and (with_se)
-    the slope's standard error from the robust scatter of the block means about the line.
-    Blocks span only the columns some row keeps, so a short window is not diluted."""
+def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int, n: np.ndarray | None = None,
+                 sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Theil-Sen slope (units/day) of the kept bins, how many bins had data, and the slope's
+    standard error (units/day) from the per-reading noise `sigma` and the reading counts `n`
+    (NaN without them). Blocks span only the columns some row keeps."""
     used = np.flatnonzero(keep.any(axis=0))
+    nan = np.full(len(t), np.nan)
     if len(used) == 0:
-        nan = np.full(len(t), np.nan)
-        return (nan, np.zeros(len(t), int), nan) if with_se else (nan, np.zeros(len(t), int))
+        return nan, np.zeros(len(t), int), nan
     sl = slice(used[0], used[-1] + 1)
-    xs = np.where(keep[:, sl], x[:, sl], np.nan)
-    ts = np.where(keep[:, sl], t[:, sl], np.nan)
+    k = keep[:, sl] & ~np.isnan(x[:, sl])
+    xs = np.where(k, x[:, sl], np.nan)
+    ts = np.where(k, t[:, sl], np.nan)
     bt, bx = block_means(ts, xs, blocks)
     slope, nb = theil_sen(bt, bx)
-    rate = np.where(nb >= 3, slope * DAY_S, np.nan)
-    npts = np.sum(~np.isnan(xs), axis=1)
-    if not with_se:
-        return rate, npts
-    resid = bx - slope[:, None] * bt
-    resid -= rowmedian(resid)[:, None]
-    sigma = MAD_SCALE * rowmedian(np.abs(resid))
+    # data must fill half the window's blocks: two days are no weekly rate
+    rate = np.where(nb >= max(3, bx.shape[1] // 2), slope * DAY_S, np.nan)
+    npts = k.sum(axis=1)
+    if n is None or sigma is None:
+        return rate, npts, nan
+    # least-squares slope error for readings spread over the span (Theil-Sen's is ~10 % more)
+    readings = np.where(k, n[:, sl], 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        has = ~np.isnan(bx)
-        tm = np.where(has, bt, 0.0).sum(axis=1) / has.sum(axis=1)
-        sxx = np.where(has, (bt - tm[:, None]) ** 2, 0.0).sum(axis=1)
-        se = sigma / np.sqrt(sxx) * DAY_S
+        span = np.fmax(np.nanmax(np.where(k, ts, -np.inf), axis=1) - np.nanmin(np.where(k, ts, np.inf), axis=1), 1.0)
+        se = sigma * np.sqrt(12.0 / readings) / span * DAY_S
     return rate, npts, se
 
 
-def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray,
-             age_h: np.ndarray) -> Judged:
+def noise_scale(win: Windows, sid: np.ndarray, k: int = 64) -> np.ndarray:
+    """Per-reading noise of each series: scaled MAD of successive differences of its recent
+    usable readings (differences cancel any trend; /√2 undoes the differencing)."""
+    _, v, _ = win.raw_last(sid, k)
+    d = np.diff(v, axis=1)
+    med = rowmedian(d)
+    return MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+
+
+def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray,
+             age_h: np.ndarray, sigma: np.ndarray) -> Judged:
     """t_mid/x_mid: mean time and mean value of the series' hourly bins, oldest first;
     age_h: each bin's age in hours relative to the current bin (0 = current)."""
     n = len(sid)
@@ -89,8 +98,10 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     level[:, CHANGE] = level_of(value[:, CHANGE], tab)
     thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
 
-    rate, npts = rate_per_day(t_mid, x_mid, age_h < p.rate_win_h[sid][:, None], RATE_BLOCKS)
-    rate[npts < p.rate_min[sid]] = np.nan
+    rate, npts, se = rate_per_day(t_mid, x_mid, age_h < p.rate_win_h[sid][:, None], RATE_BLOCKS, n_mid, sigma)
+    # too few points, or a rate the scatter could produce, is no rate: a network judges
+    # thousands of windows a day, so "significant" must mean many standard errors
+    rate[(npts < p.rate_min[sid]) | (np.abs(rate) < SIGNIFICANCE * se)] = np.nan
     tab = p.rate_tab[sid]
     value[:, RATE] = np.abs(rate)
     level[:, RATE] = level_of(value[:, RATE], tab)

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
 from .stats import level_of, linfit, rowmedian, threshold_at
-from .threshold import rate_per_day
+from .threshold import SIGNIFICANCE, rate_per_day
 
 TANGENT, INVVEL = 0, 1
 _STEPS = np.arange(1, 5, dtype=np.int8)
@@ -40,7 +40,7 @@ class Trend:
 
 
 def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray,
-             age_h: np.ndarray, v_ref_state: np.ndarray, prev_level: np.ndarray) -> Trend:
+             age_h: np.ndarray, sigma: np.ndarray, v_ref_state: np.ndarray, prev_level: np.ndarray) -> Trend:
     """v_ref_state: per-series constant-velocity rate estimated so far (updated in place while
     the slope is steady, frozen once it accelerates so the acceleration cannot become its own
     reference); prev_level: each row's tangent level at the previous evaluation."""
@@ -51,10 +51,10 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     t_now = win.last_ts[sid]
 
     # --- improved tangent angle ----------------------------------------------------------
-    v_now, _, v_se = rate_per_day(t_mid, x_mid, age_h < p.vel_win_h[sid][:, None], 12, with_se=True)
+    v_now, _, v_se = rate_per_day(t_mid, x_mid, age_h < p.vel_win_h[sid][:, None], 12, n_mid, sigma)
     v_ref = p.v_ref[sid].copy()
-    # a still slope has no angle to judge; nor has a velocity the noise could explain (3 SE)
-    moving = (np.abs(v_now) >= p.tan_v_min[sid]) & (np.abs(v_now) >= 3.0 * v_se)
+    # a still slope has no angle to judge; nor has a velocity the noise could explain
+    moving = (np.abs(v_now) >= p.tan_v_min[sid]) & (np.abs(v_now) >= SIGNIFICANCE * v_se)
     need = np.isnan(v_ref) & p.tan_on[sid] & moving
     if need.any():
         rows = np.flatnonzero(need)
@@ -67,7 +67,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
         keep = (age_d >= lag[:, None]) & (age_d < (lag + base)[:, None]) & (dcnt > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             dx = dsum / dcnt
-        est, _ = rate_per_day(dt, dx, keep, 7)
+        est, _, _ = rate_per_day(dt, dx, keep, 7)
         # a baseline needs half its window in data, or it is no baseline (a new installation)
         est[keep.sum(axis=1) < np.maximum(3, base / 2)] = np.nan
         state = v_ref_state[s]
