@@ -19,6 +19,14 @@ DAY = 180
 DAY_S = 86400.0
 
 
+def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
+    """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
+    grows by doubling when series are interned, never per reading."""
+    out = np.full((cap, *a.shape[1:]), fill, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
 class Windows:
     def __init__(self, capacity: int = 256):
         self.cap = 0
@@ -51,9 +59,7 @@ class Windows:
         cap = max(n, 2 * self.cap, 64)
 
         def grow(a: np.ndarray, fill) -> np.ndarray:
-            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
-            out[: len(a)] = a
-            return out
+            return grown(a, cap, fill)
 
         self.raw_ts, self.raw_v = grow(self.raw_ts, np.nan), grow(self.raw_v, np.nan)
         self.raw_ok = grow(self.raw_ok, False)

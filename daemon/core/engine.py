@@ -25,7 +25,7 @@ from ..levels.names import LEVELS
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import Registry
 from ..rules import Rules, load_rules
-from .buffers import RAW, Windows
+from .buffers import RAW, Windows, grown
 from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
@@ -98,9 +98,7 @@ class Core:
         cap = max(n, 2 * self._cap, 64)
 
         def g(a: np.ndarray, fill) -> np.ndarray:
-            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
-            out[: len(a)] = a
-            return out
+            return grown(a, cap, fill)
 
         self.sig_level, self.sig_value, self.sig_thr = g(self.sig_level, 0), g(self.sig_value, np.nan), \
             g(self.sig_thr, np.nan)

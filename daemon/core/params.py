@@ -6,6 +6,7 @@ import numpy as np
 
 from ..levels.names import LEVEL_INDEX
 from ..rules import RAIN_WINDOWS_H, KindRule
+from .buffers import grown
 
 NAN4 = np.full(4, np.nan)
 
@@ -43,15 +44,10 @@ class Params:
             return
         cap = max(n, 2 * self.cap, 64)
         for name, (dt, fill) in self._cols_1d.items():
-            a = getattr(self, name)
-            out = np.full(cap, fill, dt)
-            out[: len(a)] = a
-            setattr(self, name, out)
+            setattr(self, name, grown(getattr(self, name), cap, fill))
         for name in (*self._cols_tab, "rain_tab", "id_mask"):
             a = getattr(self, name)
-            out = np.full((cap, *a.shape[1:]), False if a.dtype == bool else np.nan, a.dtype)
-            out[: len(a)] = a
-            setattr(self, name, out)
+            setattr(self, name, grown(a, cap, False if a.dtype == bool else np.nan))
         self.cap = cap
 
     def bytes_per_series(self) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.buffers import grown
 from ..rules import SiteRule
 from .names import RED
 
@@ -48,10 +49,7 @@ class SiteLevels:
             cap = max(64, 2 * len(self.level))
             for name in ("level", "below_since", "corroboration", "single_max", "corroborate_min", "strong_ok",
                          "hold_s", "hold_red_s"):
-                a = getattr(self, name)
-                b = np.zeros(cap, a.dtype)
-                b[: len(a)] = a
-                setattr(self, name, b)
+                setattr(self, name, grown(getattr(self, name), cap, 0))
         self.level[i], self.below_since[i] = 0, np.nan
         self.corroboration[i], self.strong_ok[i] = rule.corroboration, rule.strong_forecast_corroborates
         self.single_max[i], self.corroborate_min[i] = rule.single_max_i, rule.corroborate_min_i
