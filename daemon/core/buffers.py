@@ -19,6 +19,24 @@ DAY = 180
 DAY_S = 86400.0
 
 
+def starts_of(a: np.ndarray) -> np.ndarray:
+    """True where a run of equal values begins (a grouped by series: each group's first)."""
+    out = np.empty(len(a), bool)
+    if len(a):
+        out[0] = True
+        np.not_equal(a[1:], a[:-1], out=out[1:])
+    return out
+
+
+def ends_of(a: np.ndarray) -> np.ndarray:
+    """True where a run of equal values ends."""
+    out = np.empty(len(a), bool)
+    if len(a):
+        out[-1] = True
+        np.not_equal(a[1:], a[:-1], out=out[:-1])
+    return out
+
+
 def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
     """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
     grows by doubling when series are interned, never per reading."""
@@ -80,7 +98,7 @@ class Windows:
         idx = np.arange(len(sid))
         first = np.maximum.accumulate(np.where(starts, idx, 0))
         rank = idx - first
-        ends = np.r_[starts[1:], True]
+        ends = np.append(starts[1:], True)
         size = np.zeros(len(sid), np.int64)
         size[first[ends]] = rank[ends] + 1
         keep = rank >= size[first] - RAW  # only the last RAW of a long run fit the ring
@@ -94,10 +112,10 @@ class Windows:
         self.last_ts[last] = t[ends]
         k = np.flatnonzero(ok)
         if len(k):
-            k_end = k[np.r_[sid[k][1:] != sid[k][:-1], True]]
+            k_end = k[ends_of(sid[k])]
             self.last_v[sid[k_end]] = v[k_end]
         # flat-line: when the raw value last changed, and how many readings since
-        prev = np.where(starts, self.prev_raw[sid], np.r_[np.nan, v[:-1]])
+        prev = np.where(starts, self.prev_raw[sid], np.concatenate(([np.nan], v[:-1])))
         changed = v != prev
         head = changed | starts
         src = np.maximum.accumulate(np.where(head, idx, 0))
@@ -153,6 +171,25 @@ class Windows:
         t = np.where(cnt > 0, t, np.nan)
         return total, cnt, t
 
+    def mid_blocks(self, sid: np.ndarray, nbins: int, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last nbins mid bins (ending at each series' latest reading) aggregated into
+        `blocks` equal blocks: mean time, mean value and reading count per block (NaN where
+        empty). Detectors of rates and velocities need no more than this, and it keeps every
+        array they touch small. nbins is rounded up to a multiple of blocks."""
+        size = -(-nbins // blocks)
+        nb = size * blocks
+        end = self.mid_bin(sid, self.last_ts[sid])
+        want = end[:, None] - np.arange(nb - 1, -1, -1)[None, :]
+        flat = (sid * self.mid_sum.shape[1])[:, None] + want % self.mid_sum.shape[1]
+        hit = self.mid_id.ravel().take(flat) == want
+        cnt = np.where(hit, self.mid_n.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
+        tot = np.where(hit, self.mid_sum.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
+        w = self.mid_w[sid][:, None]
+        tsum = np.where(hit, self.mid_dt.ravel().take(flat) + self.mid_n.ravel().take(flat) * want * w, 0.0)
+        tsum = tsum.reshape(len(sid), blocks, size).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tsum / cnt, tot / cnt, cnt
+
     def mid_bin(self, sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.mid_w[sid]).astype(np.int64)
 
@@ -164,8 +201,8 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     # per slot: the newest bin number wins the slot; sort once, then sum runs with reduceat
     order = np.lexsort((b, flat))
     fs, bs = flat[order], b[order]
-    start = np.r_[True, fs[1:] != fs[:-1]]
-    end = np.r_[start[1:], True]
+    start = starts_of(fs)
+    end = np.append(start[1:], True)
     grp = np.cumsum(start) - 1
     newest = bs[end]
     slot = fs[end]
@@ -184,10 +221,10 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     if not keep.any():
         return
     ks = np.flatnonzero(keep)
-    kstart = np.r_[True, fs[ks][1:] != fs[ks][:-1]]
+    kstart = starts_of(fs[ks])
     runs = ks[kstart]
     tgt = fs[runs]
     ssum.ravel()[tgt] += np.add.reduceat(v[order][ks], np.flatnonzero(kstart))
-    scnt.ravel()[tgt] += np.diff(np.r_[np.flatnonzero(kstart), len(ks)]).astype(np.float32)
+    scnt.ravel()[tgt] += np.diff(np.append(np.flatnonzero(kstart), len(ks))).astype(np.float32)
     if sdt is not None:
         sdt.ravel()[tgt] += np.add.reduceat(dt[order][ks], np.flatnonzero(kstart)).astype(np.float32)

@@ -25,7 +25,7 @@ from ..levels.names import LEVELS
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import Registry
 from ..rules import Rules, load_rules
-from .buffers import RAW, Windows, grown
+from .buffers import RAW, Windows, grown, starts_of
 from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
@@ -116,7 +116,7 @@ class Core:
     def _grow_devices(self) -> None:
         n = len(self.series.devices)
         if len(self.dev_seen) < n:
-            self.dev_seen = np.r_[self.dev_seen, np.full(max(n, 2 * len(self.dev_seen)) - len(self.dev_seen), -np.inf)]
+            self.dev_seen = grown(self.dev_seen, max(n, 2 * len(self.dev_seen)), -np.inf)
 
     # --- public entry points -------------------------------------------------------------
 
@@ -150,8 +150,8 @@ class Core:
         keep = np.isfinite(t) & np.isfinite(v)
         order = np.lexsort((t[keep], sid[keep]))
         sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
-        same = np.r_[False, sid[1:] == sid[:-1]]
-        fresh = np.where(same, t > np.r_[-np.inf, t[:-1]], t > self.win.last_ts[sid])
+        same = ~starts_of(sid)
+        fresh = np.where(same, t > np.concatenate(([-np.inf], t[:-1])), t > self.win.last_ts[sid])
         res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
         sid, t, v = sid[fresh], t[fresh], v[fresh]
         res.readings = len(sid)
@@ -170,9 +170,9 @@ class Core:
             self._ingest_deform(sid[deform], t[deform], v[deform], res)
         if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
             so, to, vo = sid[other], t[other], v[other]
-            self.win.append(so, to, vo, ~self._range(so, to, vo, res), np.r_[True, so[1:] != so[:-1]])
+            self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
         touched = np.unique(sid)
-        changed = self._judge(touched, sid[is_rain], t[is_rain], res)
+        changed = self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
         self._fuse(touched, sid, t, changed, res)
         if not emit:
@@ -189,7 +189,7 @@ class Core:
         bad = (v < self.p.lo[sid]) | (v > self.p.hi[sid])
         if bad.any():
             idx = np.flatnonzero(bad)
-            for i in idx[np.r_[True, sid[idx][1:] != sid[idx][:-1]]]:  # one fault per series per batch
+            for i in idx[starts_of(sid[idx])]:  # one fault per series per batch
                 s = int(sid[i])
                 self._fault(res, t[i], s, "out_of_range",
                             f"{v[i]:g} outside [{self.p.lo[s]:g}, {self.p.hi[s]:g}]")
@@ -197,15 +197,15 @@ class Core:
 
     def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
         bad = self._range(sid, t, v, res)
-        starts = np.r_[True, sid[1:] != sid[:-1]]
+        starts = starts_of(sid)
         inc = v.copy()
         tot = self.p.role[sid] == RAIN_TOTAL
         if tot.any():
-            prev = np.where(starts, self.last_total[sid], np.r_[np.nan, v[:-1]])
+            prev = np.where(starts, self.last_total[sid], np.concatenate(([np.nan], v[:-1])))
             d = v - prev
             # a counter that went down was reset: what it shows now fell since the reset
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
-            ends = np.r_[starts[1:], True]
+            ends = np.append(starts[1:], True)
             self.last_total[sid[ends & tot]] = v[ends & tot]
         self.win.append(sid, t, v, ~bad, starts)
         ok = ~bad
@@ -216,7 +216,7 @@ class Core:
         windows. A series' held-back suspect from the previous batch is judged again first."""
         win, p = self.win, self.p
         bad = self._range(sid, t, v, res)
-        starts = np.r_[True, sid[1:] != sid[:-1]]
+        starts = starts_of(sid)
         series = sid[starts]
         grp = np.cumsum(starts) - 1
         idx = np.arange(len(sid))
@@ -238,8 +238,8 @@ class Core:
         seq[grp, col] = np.where(bad, np.nan, x)
         seq_t[grp, col] = t
         # judge the held-back suspects and the new readings together
-        jr = np.r_[rows_p, grp]
-        jc = np.r_[np.full(len(rows_p), H), col]
+        jr = np.concatenate([rows_p, grp])
+        jc = np.concatenate([np.full(len(rows_p), H), col])
         end = H + pend + n_in
         s_j = series[jr]
         j = quality.hampel(seq, jr, jc, end[jr], p.hampel_w[s_j], p.hampel_k[s_j], p.floor[s_j])
@@ -265,11 +265,11 @@ class Core:
         ok = j.accept[np_:] & ~bad
         xs = seq[grp, col]
         self.win.append(sid, t, np.where(bad, x, xs), ok, starts)
-        ends = np.r_[starts[1:], True]
+        ends = np.append(starts[1:], True)
         self.pending[sid[ends]] = j.pending[np_:][ends]
         acc_p = j.accept[:np_]
-        win.add_bins(np.r_[series[rows_p][acc_p], sid[ok]], np.r_[seq_t[rows_p, H][acc_p], t[ok]],
-                     np.r_[seq[rows_p, H][acc_p], xs[ok]])
+        win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
+                     np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
                res: CoreResult) -> np.ndarray:
@@ -283,9 +283,9 @@ class Core:
         # carry the last usable value forward to compare each usable cell with its predecessor
         idx = np.where(acc, np.arange(seq.shape[1])[None, :], 0)
         np.maximum.accumulate(idx, axis=1, out=idx)
-        prev_idx = np.r_["1", np.zeros((len(series), 1), np.int64), idx[:, :-1]]
+        prev_idx = np.concatenate([np.zeros((len(series), 1), np.int64), idx[:, :-1]], axis=1)
         rows = np.arange(len(series))[:, None]
-        prev = np.where(np.r_["1", np.zeros((len(series), 1), bool), acc[:, :-1]].cumsum(axis=1) > 0,
+        prev = np.where(np.concatenate([np.zeros((len(series), 1), bool), acc[:, :-1]], axis=1).cumsum(axis=1) > 0,
                         vals[rows, prev_idx], np.nan)
         d = vals - prev
         with np.errstate(invalid="ignore"):
@@ -299,27 +299,26 @@ class Core:
 
     # --- detectors -----------------------------------------------------------------------
 
-    def _judge(self, touched: np.ndarray, rain_sid: np.ndarray, rain_t: np.ndarray, res: CoreResult) -> np.ndarray:
+    def _judge(self, touched: np.ndarray, rain_sid: np.ndarray, rain_t: np.ndarray, rain_v: np.ndarray,
+               res: CoreResult) -> np.ndarray:
         p = self.p
         old = self.ser_level[touched].copy()
         d = touched[(p.role[touched] == DEFORM) & p.judged[touched]]
         if len(d):
-            nb = int(min(720, np.ceil(np.max(np.maximum(np.maximum(p.rate_win_h[d], p.vel_win_h[d]),
-                                                        p.iv_win_h[d] + p.iv_smooth_h[d]))) + 1))
-            end = self.win.mid_bin(d, self.win.last_ts[d])
-            ssum, cnt, tm = self.win.bins("mid", d, end, nb)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                x = np.where(cnt > 0, ssum / cnt, np.nan)
-            age = np.arange(nb - 1, -1, -1, dtype=float)[None, :]
             sigma = threshold.noise_scale(self.win, d)
-            th = threshold.evaluate(self.win, p, d, tm, x, cnt, age, sigma)
-            tr = trend.evaluate(self.win, p, d, tm, x, cnt, age, sigma, self.v_ref, self.sig_level[d, 3])
+            th = threshold.evaluate(self.win, p, d, sigma)
+            tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
             self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref
             self.sig_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
+        if rj.any():
+            # a gauge at normal that saw no rain in this batch stays at normal: skip it
+            wet = np.zeros(len(self.ser_level), bool)
+            wet[rain_sid[rain_v != 0]] = True
+            rj &= wet[rain_sid] | (self.ser_level[rain_sid] > 0)
         if rj.any():
             rs, rt = rain_sid[rj], rain_t[rj]
             series, grp = np.unique(rs, return_inverse=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import DAY_S, Windows
+from ..core.buffers import DAY_S, Windows, ends_of, starts_of
 from ..core.params import Params
 from ..rules import RAIN_WINDOWS_H
 from .stats import level_of, threshold_at
@@ -45,9 +45,9 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     row, in time order); ts: reading times."""
     m = len(series)
     b = np.floor(ts / RAIN_BIN_S).astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
+    starts = np.flatnonzero(starts_of(grp))
     first = b[starts]  # readings are grouped by series in time order
-    last = b[np.r_[starts[1:] - 1, len(b) - 1]]
+    last = b[np.append(starts[1:] - 1, len(b) - 1)]
     width = int(min(win.mid_sum.shape[1], WIN_BINS.max() + (last - first).max() + 1))
     col = b - (last[grp] - width + 1)
     tot = totals_at(win, series, last, width, grp, np.clip(col, 0, width - 1))  # [N, NW]
@@ -73,7 +73,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     top = np.maximum.reduceat(per_reading, starts)
     at_top = np.flatnonzero(per_reading == top[grp])
     peak_ts = np.full(m, np.nan)
-    first_top = at_top[np.r_[True, grp[at_top][1:] != grp[at_top][:-1]]]
+    first_top = at_top[starts_of(grp[at_top])]
     peak_ts[grp[first_top]] = ts[first_top]
     value[grp[starts], :NW] = np.fmax.reduceat(tot, starts, axis=0)
     for j in range(NW):
@@ -84,7 +84,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     best = np.zeros(m, np.int64)
     order = np.lexsort((worst_ratio, grp))
     go = grp[order]
-    ends = np.r_[go[1:] != go[:-1], True]  # each group's largest ratio sorts last
+    ends = ends_of(go)  # each group's largest ratio sorts last
     best[go[ends]] = order[ends]
     id_dur = np.where(level[:, ID] > 0, hours[worst[best]], np.nan)
     value[:, ID] = np.where(level[:, ID] > 0, tot[best, worst[best]], np.nan)

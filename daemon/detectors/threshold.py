@@ -27,6 +27,7 @@ class Judged:
     level: np.ndarray  # [n, tests] int8
     value: np.ndarray  # [n, tests]
     threshold: np.ndarray  # [n, tests]
+    rate: tuple[np.ndarray, np.ndarray]  # signed rate and its standard error, before the tests
 
 
 def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int, n: np.ndarray | None = None,
@@ -57,6 +58,29 @@ def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int, n:
     return rate, npts, se
 
 
+def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np.ndarray,
+                  blocks: int = RATE_BLOCKS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Theil-Sen rate (units/day) over each row's window of hourly bins, from `blocks` block
+    means; its standard error from the per-reading noise; and the readings in the window.
+    A rate needs data in half the blocks (two days are no weekly rate)."""
+    rate = np.full(len(sid), np.nan)
+    se = np.full(len(sid), np.nan)
+    readings = np.zeros(len(sid))
+    for w in np.unique(window_h):  # rows sharing a window share one gather
+        rows = np.flatnonzero(window_h == w)
+        bt, bx, bn = win.mid_blocks(sid[rows], int(np.ceil(w)), blocks)
+        slope, nb = theil_sen(bt, bx)
+        n = bn.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            span = np.fmax(np.max(np.where(np.isnan(bt), -np.inf, bt), axis=1)
+                           - np.min(np.where(np.isnan(bt), np.inf, bt), axis=1), 1.0)
+            # least-squares slope error of readings spread over the span (Theil-Sen's is ~10 % more)
+            se[rows] = sigma[rows] * np.sqrt(12.0 / n) / span * DAY_S
+        rate[rows] = np.where(nb >= max(3, blocks // 2), slope * DAY_S, np.nan)
+        readings[rows] = n
+    return rate, se, readings
+
+
 def noise_scale(win: Windows, sid: np.ndarray, k: int = 64) -> np.ndarray:
     """Per-reading noise of each series: scaled MAD of successive differences of its recent
     usable readings (differences cancel any trend; /√2 undoes the differencing)."""
@@ -66,10 +90,8 @@ def noise_scale(win: Windows, sid: np.ndarray, k: int = 64) -> np.ndarray:
     return MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
 
 
-def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray,
-             age_h: np.ndarray, sigma: np.ndarray) -> Judged:
-    """t_mid/x_mid: mean time and mean value of the series' hourly bins, oldest first;
-    age_h: each bin's age in hours relative to the current bin (0 = current)."""
+def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Judged:
+    """sigma: each series' per-reading noise (noise_scale)."""
     n = len(sid)
     level = np.zeros((n, 3), np.int8)
     value = np.full((n, 3), np.nan)
@@ -98,7 +120,8 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     level[:, CHANGE] = level_of(value[:, CHANGE], tab)
     thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
 
-    rate, npts, se = rate_per_day(t_mid, x_mid, age_h < p.rate_win_h[sid][:, None], RATE_BLOCKS, n_mid, sigma)
+    rate, se, npts = windowed_rate(win, sid, p.rate_win_h[sid], sigma)
+    raw_rate = (rate.copy(), se)
     # too few points, or a rate the scatter could produce, is no rate: a network judges
     # thousands of windows a day, so "significant" must mean many standard errors
     rate[(npts < p.rate_min[sid]) | (np.abs(rate) < SIGNIFICANCE * se)] = np.nan
@@ -108,4 +131,4 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     thr[:, RATE] = threshold_at(level[:, RATE], tab)
 
     level[~p.thr_on[sid]] = 0
-    return Judged(level, value, thr)
+    return Judged(level, value, thr, raw_rate)

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
 from .stats import level_of, linfit, rowmedian, threshold_at
-from .threshold import SIGNIFICANCE, rate_per_day
+from .threshold import SIGNIFICANCE, rate_per_day, windowed_rate
 
 TANGENT, INVVEL = 0, 1
 _STEPS = np.arange(1, 5, dtype=np.int8)
@@ -39,11 +39,12 @@ class Trend:
     strong: np.ndarray  # bool: a good fit inside the orange horizon
 
 
-def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray,
-             age_h: np.ndarray, sigma: np.ndarray, v_ref_state: np.ndarray, prev_level: np.ndarray) -> Trend:
+def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_state: np.ndarray,
+             prev_level: np.ndarray, rate: tuple[np.ndarray, np.ndarray] | None = None) -> Trend:
     """v_ref_state: per-series constant-velocity rate estimated so far (updated in place while
     the slope is steady, frozen once it accelerates so the acceleration cannot become its own
-    reference); prev_level: each row's tangent level at the previous evaluation."""
+    reference); prev_level: each row's tangent level at the previous evaluation; rate: the
+    threshold family's (rate, standard error), reused where the two windows are the same."""
     n = len(sid)
     level = np.zeros((n, 2), np.int8)
     value = np.full((n, 2), np.nan)
@@ -51,7 +52,11 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     t_now = win.last_ts[sid]
 
     # --- improved tangent angle ----------------------------------------------------------
-    v_now, _, v_se = rate_per_day(t_mid, x_mid, age_h < p.vel_win_h[sid][:, None], 12, n_mid, sigma)
+    same = rate is not None and bool((p.vel_win_h[sid] == p.rate_win_h[sid]).all())
+    if same:
+        v_now, v_se = rate
+    else:
+        v_now, v_se, _ = windowed_rate(win, sid, p.vel_win_h[sid], sigma)
     v_ref = p.v_ref[sid].copy()
     # a still slope has no angle to judge; nor has a velocity the noise could explain
     moving = (np.abs(v_now) >= p.tan_v_min[sid]) & (np.abs(v_now) >= SIGNIFICANCE * v_se)
@@ -97,7 +102,11 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, t_mid: np.ndarray, x_mid:
     for win_h, smooth_h in combos:
         rows = np.flatnonzero(on & (p.iv_win_h[sid] == win_h) & (p.iv_smooth_h[sid] == smooth_h))
         s = sid[rows]
-        f, fr2, sg = _fit(t_mid[rows], x_mid[rows], n_mid[rows], win_h, smooth_h, p, s)
+        nb = int(min(win.mid_sum.shape[1], win_h + smooth_h + 1))
+        ssum, cnt, tm = win.bins("mid", s, win.mid_bin(s, t_now[rows]), nb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xm = np.where(cnt > 0, ssum / cnt, np.nan)
+        f, fr2, sg = _fit(tm, xm, cnt, win_h, smooth_h, p, s)
         tf[rows], r2[rows], sigma[rows] = f, fr2, sg
     # tangent red stands only with a valid inverse-velocity fit (rule red_needs_forecast)
     unconfirmed = (level[:, TANGENT] == 4) & p.tan_red_iv[sid] & np.isnan(tf)
