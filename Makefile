@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench-ingest bench-export clean
+.PHONY: demo test venv test-deps system-deps bench-ingest bench-core bench-export clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -42,6 +42,9 @@ bench-ingest: test-deps
 
 bench-export: test-deps
 	$(PY) bench/bench_export.py
+
+bench-core: test-deps
+	$(PY) bench/bench_core.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info state

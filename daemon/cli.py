@@ -17,6 +17,8 @@ from geowarn.drivers.base import Invalid
 from .config import ConfigError, load_config
 from .journal import Journal
 from .logs import setup_logging
+from .replay import add_replay_parser
+from .rules import rules_for_config
 
 EXIT_USAGE = 2
 
@@ -32,7 +34,9 @@ def _print_json(obj) -> None:
 
 def cmd_check(args) -> int:
     cfg = load_config(args.config)
+    rules = rules_for_config(cfg)
     summary = cfg.registry.summary()
+    summary["rules"] = rules.source
     if args.json:
         _print_json(summary)
         return 0
@@ -42,6 +46,7 @@ def cmd_check(args) -> int:
           + ", ".join(f"{n} {k}" for k, n in summary["devices"].items()))
     print("  counties: " + ", ".join(f"{c} {n}" for c, n in summary["counties"].items()))
     print(f"  threatened: {summary['households']} households, {summary['people']} people")
+    print(f"  alert rules: {rules.source}: OK")
     return 0
 
 
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .influx_export import add_cli as add_export_influx  # its code lives with the exporter
     add_export_influx(sub)
+    add_replay_parser(sub, with_config)
     return p
 
 

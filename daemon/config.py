@@ -89,6 +89,8 @@ class Settings(_Section):
     intake: IntakeSettings = IntakeSettings()
     journal: JournalSettings = JournalSettings()
     influx: InfluxSettings | None = None
+    # alert rules directory, relative to the configuration file; default: the packaged alert_rules/
+    rules: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def _read_yaml(path: Path) -> tuple[Any, _Doc]:
         raise ConfigError(str(path), "", f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
 
 
-def _validate(model: type[BaseModel], doc: dict, source: str, node: _Doc | None):
+def _validate(model: type[BaseModel], doc: dict, source: str, node: "_Doc | yaml.Node | None"):
     try:
         return model.model_validate(doc)
     except ValidationError as e:
@@ -159,7 +161,8 @@ def _validate(model: type[BaseModel], doc: dict, source: str, node: _Doc | None)
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
         msg = err["msg"].removeprefix("Value error, ")
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(source, place(loc), msg + more, _line_of(node.root if node else None, loc)) from None
+        root = node.root if isinstance(node, _Doc) else node
+        raise ConfigError(source, place(loc), msg + more, _line_of(root, loc)) from None
 
 
 def place(loc: list) -> str:

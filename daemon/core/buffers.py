@@ -1,0 +1,230 @@
+"""Per-series windows with a fixed memory cost.
+
+Three rings per series, all in 2-D numpy arrays (row = series) so a batch touching any set of
+series updates them with fancy indexing:
+
+* raw: the last RAW readings at full resolution (ts, value, usable flag);
+* mid: MID time bins (1 h for deformation = 30 days, 10 min for rain = 5 days), sum and count;
+* day: DAY daily bins (sum and count), for long baselines and antecedent rain.
+
+A bin slot is `bin_number % size` and remembers its bin number, so stale slots read as empty
+without ever being swept. Memory per series is `bytes_per_series()` (about 20 KiB)."""
+from __future__ import annotations
+
+import numpy as np
+
+RAW = 256
+MID = 720
+DAY = 180
+DAY_S = 86400.0
+
+
+def starts_of(a: np.ndarray) -> np.ndarray:
+    """True where a run of equal values begins (a grouped by series: each group's first)."""
+    out = np.empty(len(a), bool)
+    if len(a):
+        out[0] = True
+        np.not_equal(a[1:], a[:-1], out=out[1:])
+    return out
+
+
+def ends_of(a: np.ndarray) -> np.ndarray:
+    """True where a run of equal values ends."""
+    out = np.empty(len(a), bool)
+    if len(a):
+        out[-1] = True
+        np.not_equal(a[1:], a[:-1], out=out[:-1])
+    return out
+
+
+def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
+    """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
+    grows by doubling when series are interned, never per reading."""
+    out = np.full((cap, *a.shape[1:]), fill, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+class Windows:
+    def __init__(self, capacity: int = 256):
+        self.cap = 0
+        self.raw_ts = np.zeros((0, RAW))
+        self.raw_v = np.zeros((0, RAW))
+        self.raw_ok = np.zeros((0, RAW), bool)
+        self.count = np.zeros(0, np.int64)  # readings ever appended to raw
+        self.last_ts = np.zeros(0)
+        self.last_v = np.zeros(0)  # latest usable value
+        self.prev_raw = np.zeros(0)  # latest raw value, usable or not
+        self.run_start = np.zeros(0)  # since when the raw value has not changed
+        self.run_n = np.zeros(0, np.int64)
+        self.mid_w = np.zeros(0)
+        self.mid_sum = np.zeros((0, MID))
+        self.mid_n = np.zeros((0, MID), np.float32)
+        self.mid_dt = np.zeros((0, MID), np.float32)  # sum of (ts - bin start): the bin's mean time
+        self.mid_id = np.zeros((0, MID), np.int32)
+        self.day_sum = np.zeros((0, DAY))
+        self.day_n = np.zeros((0, DAY), np.float32)
+        self.day_id = np.zeros((0, DAY), np.int32)
+        self.ensure(capacity)
+
+    @staticmethod
+    def bytes_per_series() -> int:
+        return RAW * (8 + 8 + 1) + 6 * 8 + MID * (8 + 4 + 4 + 4) + DAY * (8 + 4 + 4)
+
+    def ensure(self, n: int) -> None:
+        if n <= self.cap:
+            return
+        cap = max(n, 2 * self.cap, 64)
+
+        def grow(a: np.ndarray, fill) -> np.ndarray:
+            return grown(a, cap, fill)
+
+        self.raw_ts, self.raw_v = grow(self.raw_ts, np.nan), grow(self.raw_v, np.nan)
+        self.raw_ok = grow(self.raw_ok, False)
+        self.count, self.last_ts = grow(self.count, 0), grow(self.last_ts, -np.inf)
+        self.last_v, self.prev_raw = grow(self.last_v, np.nan), grow(self.prev_raw, np.nan)
+        self.run_start, self.run_n = grow(self.run_start, np.nan), grow(self.run_n, 0)
+        self.mid_w = grow(self.mid_w, 3600.0)
+        self.mid_sum, self.mid_n, self.mid_id = grow(self.mid_sum, 0.0), grow(self.mid_n, 0), grow(self.mid_id, -1)
+        self.mid_dt = grow(self.mid_dt, 0)
+        self.day_sum, self.day_n, self.day_id = grow(self.day_sum, 0.0), grow(self.day_n, 0), grow(self.day_id, -1)
+        self.cap = cap
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, ok: np.ndarray, starts: np.ndarray) -> None:
+        """Append readings grouped by series (each group in time order; `starts` marks group
+        starts) to the raw rings, and keep the latest usable value and the flat-line run."""
+        idx = np.arange(len(sid))
+        first = np.maximum.accumulate(np.where(starts, idx, 0))
+        rank = idx - first
+        ends = np.append(starts[1:], True)
+        size = np.zeros(len(sid), np.int64)
+        size[first[ends]] = rank[ends] + 1
+        keep = rank >= size[first] - RAW  # only the last RAW of a long run fit the ring
+        s = sid[keep]
+        pos = (self.count[s] + rank[keep]) % RAW
+        self.raw_ts[s, pos] = t[keep]
+        self.raw_v[s, pos] = v[keep]
+        self.raw_ok[s, pos] = ok[keep]
+        last = sid[ends]
+        self.count[last] += rank[ends] + 1
+        self.last_ts[last] = t[ends]
+        k = np.flatnonzero(ok)
+        if len(k):
+            k_end = k[ends_of(sid[k])]
+            self.last_v[sid[k_end]] = v[k_end]
+        # flat-line: when the raw value last changed, and how many readings since
+        prev = np.where(starts, self.prev_raw[sid], np.concatenate(([np.nan], v[:-1])))
+        changed = v != prev
+        head = changed | starts
+        src = np.maximum.accumulate(np.where(head, idx, 0))
+        inherit = starts & ~changed
+        t_run = np.where(inherit, self.run_start[sid], t)[src]
+        n_run = np.where(inherit, self.run_n[sid], 0)[src] + (idx - src) + 1
+        self.run_start[last], self.run_n[last] = t_run[ends], n_run[ends]
+        self.prev_raw[last] = v[ends]
+
+    def add_bins(self, sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> None:
+        """Add values to the mid and day bins (sums; counts for means)."""
+        if len(sid) == 0:
+            return
+        w = self.mid_w[sid]
+        b = np.floor(ts / w).astype(np.int64)
+        _bin_add(self.mid_sum, self.mid_n, self.mid_id, sid, b, v, self.mid_dt, ts - b * w)
+        _bin_add(self.day_sum, self.day_n, self.day_id, sid, np.floor(ts / DAY_S).astype(np.int64), v)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def raw_last(self, sid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last k raw readings per series, oldest first: ts, value (NaN where unusable or
+        absent) and whether the slot holds a reading at all."""
+        back = np.arange(k - 1, -1, -1)
+        cnt = self.count[sid]
+        idx = (cnt[:, None] - 1 - back) % RAW
+        present = back[None, :] < np.minimum(cnt, RAW)[:, None]
+        rows = sid[:, None]
+        ts = np.where(present, self.raw_ts[rows, idx], np.nan)
+        v = np.where(present & self.raw_ok[rows, idx], self.raw_v[rows, idx], np.nan)
+        return ts, v, present
+
+    def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int,
+             times: bool = True) -> tuple[np.ndarray, ...]:
+        """Sum, count and mean time of the nb bins ending at end_bin (inclusive), oldest first;
+        empty or overwritten bins count 0 (mean time NaN; day bins report their centre)."""
+        ssum, scnt, sid_arr = (self.mid_sum, self.mid_n, self.mid_id) if which == "mid" else \
+            (self.day_sum, self.day_n, self.day_id)
+        size = ssum.shape[1]
+        want = end_bin[:, None] - np.arange(nb - 1, -1, -1)[None, :]
+        flat = (sid * size)[:, None] + want % size  # flat takes beat 2-D fancy indexing
+        hit = sid_arr.ravel().take(flat) == want
+        cnt = np.where(hit, scnt.ravel().take(flat), 0.0)
+        total = np.where(hit, ssum.ravel().take(flat), 0.0)
+        if not times:
+            return total, cnt, None
+        if which == "mid":
+            w = self.mid_w[sid][:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = want * w + self.mid_dt.ravel().take(flat) / cnt
+        else:
+            t = (want + 0.5) * DAY_S
+        t = np.where(cnt > 0, t, np.nan)
+        return total, cnt, t
+
+    def mid_blocks(self, sid: np.ndarray, nbins: int, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last nbins mid bins (ending at each series' latest reading) aggregated into
+        `blocks` equal blocks: mean time, mean value and reading count per block (NaN where
+        empty). Detectors of rates and velocities need no more than this, and it keeps every
+        array they touch small. nbins is rounded up to a multiple of blocks."""
+        size = -(-nbins // blocks)
+        nb = size * blocks
+        end = self.mid_bin(sid, self.last_ts[sid])
+        want = end[:, None] - np.arange(nb - 1, -1, -1)[None, :]
+        flat = (sid * self.mid_sum.shape[1])[:, None] + want % self.mid_sum.shape[1]
+        hit = self.mid_id.ravel().take(flat) == want
+        cnt = np.where(hit, self.mid_n.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
+        tot = np.where(hit, self.mid_sum.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
+        w = self.mid_w[sid][:, None]
+        tsum = np.where(hit, self.mid_dt.ravel().take(flat) + self.mid_n.ravel().take(flat) * want * w, 0.0)
+        tsum = tsum.reshape(len(sid), blocks, size).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tsum / cnt, tot / cnt, cnt
+
+    def mid_bin(self, sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        return np.floor(ts / self.mid_w[sid]).astype(np.int64)
+
+
+def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarray, b: np.ndarray,
+             v: np.ndarray, sdt: np.ndarray | None = None, dt: np.ndarray | None = None) -> None:
+    size = ssum.shape[1]
+    flat = sid * size + b % size
+    # per slot: the newest bin number wins the slot; sort once, then sum runs with reduceat
+    order = np.lexsort((b, flat))
+    fs, bs = flat[order], b[order]
+    start = starts_of(fs)
+    end = np.append(start[1:], True)
+    grp = np.cumsum(start) - 1
+    newest = bs[end]
+    slot = fs[end]
+    cur = sids.ravel()[slot].astype(np.int64)
+    fin = np.maximum(cur, newest)
+    reset = fin > cur
+    if reset.any():
+        rf = slot[reset]
+        ssum.ravel()[rf] = 0.0
+        scnt.ravel()[rf] = 0.0
+        if sdt is not None:
+            sdt.ravel()[rf] = 0.0
+        sids.ravel()[rf] = fin[reset]
+    # a value older than its slot's bin is too old for this ring and stays out of it
+    keep = bs == fin[grp]
+    if not keep.any():
+        return
+    ks = np.flatnonzero(keep)
+    kstart = starts_of(fs[ks])
+    runs = ks[kstart]
+    tgt = fs[runs]
+    ssum.ravel()[tgt] += np.add.reduceat(v[order][ks], np.flatnonzero(kstart))
+    scnt.ravel()[tgt] += np.diff(np.append(np.flatnonzero(kstart), len(ks))).astype(np.float32)
+    if sdt is not None:
+        sdt.ravel()[tgt] += np.add.reduceat(dt[order][ks], np.flatnonzero(kstart)).astype(np.float32)

@@ -1,0 +1,523 @@
+"""The streaming core: batches of readings in, signals, site level changes, faults and
+forecasts out.
+
+One `process` call handles a columnar batch (series id, ts, value):
+1. sort by (series, time); drop readings not newer than what a series holds;
+2. quality first: range check, spike/jump test (detectors/quality.py), rain counters to
+   increments; usable readings go into the windows (core/buffers.py);
+3. detectors run vectorised over the series the batch touched (threshold, trend, rainfall);
+4. each touched site's level is fused and stepped through hysteresis (levels/fusion.py).
+Nothing here sends anything: the caller routes what comes back.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from geowarn.drivers.base import DeviceStatus, Reading
+
+from ..detectors import quality, rainfall, threshold, trend
+from ..levels.fusion import SiteLevels
+from ..levels.names import LEVELS
+from ..levels.reasons import SLOTS, UNITS, change_note, describe
+from ..registry import Registry
+from ..rules import Rules, load_rules
+from .buffers import RAW, Windows, grown, starts_of
+from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
+from .results import CoreResult, Fault, Forecast, LevelChange, Signal
+from .series import SeriesTable
+
+NSLOT = len(SLOTS)
+RAIN0 = SLOTS.index("rain_1h")
+FORECAST_EVERY_S = 3600.0  # a valid forecast is reported at most this often per series
+DEFAULT_INTERVAL_S = 7200
+
+
+class Core:
+    def __init__(self, registry: Registry | None = None, rules: Rules | None = None):
+        self.registry = registry
+        self.rules = rules if rules is not None else load_rules()
+        self.series = SeriesTable()
+        self.win = Windows()
+        self.p = Params()
+        self.sites = SiteLevels()
+        self._site_series: dict[int, list[int]] = {}
+        # per-series detector state
+        self.sig_level = np.zeros((0, NSLOT), np.int8)
+        self.sig_value = np.zeros((0, NSLOT))
+        self.sig_thr = np.zeros((0, NSLOT))
+        self.ser_level = np.zeros(0, np.int8)
+        self.sig_ts = np.zeros(0)  # when the series reached its current level (rain: the batch's peak)
+        self.offset = np.zeros(0)  # removed reference jumps
+        self.pending = np.zeros(0, bool)  # last reading held back as suspect
+        self.last_total = np.zeros(0)
+        self.flat = np.zeros(0, bool)
+        self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
+        self.strong = np.zeros(0, bool)
+        self.ctx = np.zeros((0, 2))  # tangent v_now, v_ref (units/day) for reasons
+        self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
+        # per-device state
+        self.dev_seen = np.zeros(0)
+        self.dev_faults: dict[int, dict[str, str]] = {}
+        self.t0: float | None = None
+        self._cap = 0
+        if registry is not None:
+            for site in registry.sites:
+                self.series.site_index(site.id)
+                for dev in site.devices:
+                    self.series.device_index(site.id, dev.id, dev.kind)
+            self._sync_sites()
+            self._grow_devices()
+
+    # --- interning -----------------------------------------------------------------------
+
+    def intern(self, site: str, device: str, kind: str, channel: str) -> int:
+        sid, new = self.series.intern(site, device, kind, channel)
+        if new:
+            self._grow(sid + 1)
+            self._sync_sites()
+            self._grow_devices()
+            rule = self.rules.for_device(kind, site, device)
+            self.p.set(sid, kind, channel, rule)
+            self.win.mid_w[sid] = rainfall.RAIN_BIN_S if kind == "rain" else 3600.0
+            self._site_series.setdefault(int(self.series.site_of[sid]), []).append(sid)
+            if kind == "rain":  # a gauge sending both: the per-report `mm` counts, `total` is shadowed
+                other = self.series.get(site, device, "total" if channel == "mm" else "mm")
+                if other is not None:
+                    self.p.judged[other if channel == "mm" else sid] = False
+        return sid
+
+    def _grow(self, n: int) -> None:
+        self.win.ensure(n)
+        self.p.ensure(n)
+        if n <= self._cap:
+            return
+        cap = max(n, 2 * self._cap, 64)
+
+        def g(a: np.ndarray, fill) -> np.ndarray:
+            return grown(a, cap, fill)
+
+        self.sig_level, self.sig_value, self.sig_thr = g(self.sig_level, 0), g(self.sig_value, np.nan), \
+            g(self.sig_thr, np.nan)
+        self.ser_level, self.offset, self.pending = g(self.ser_level, 0), g(self.offset, 0.0), g(self.pending, False)
+        self.sig_ts = g(self.sig_ts, np.nan)
+        self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
+        self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
+        self.v_ref = g(self.v_ref, np.nan)
+        self._cap = cap
+
+    def _sync_sites(self) -> None:
+        while self.sites.n < len(self.series.sites):
+            self.sites.add(self.rules.for_site(self.series.sites[self.sites.n]))
+
+    def _grow_devices(self) -> None:
+        n = len(self.series.devices)
+        if len(self.dev_seen) < n:
+            self.dev_seen = grown(self.dev_seen, max(n, 2 * len(self.dev_seen)), -np.inf)
+
+    # --- public entry points -------------------------------------------------------------
+
+    def process_readings(self, readings: Iterable[tuple[Reading, str]], now: float | None = None) -> CoreResult:
+        """Convenience for the service: (reading, site) pairs as the journal committed them."""
+        ids, ts, vals = [], [], []
+        get = self.series.get
+        for r, site in readings:
+            sid = get(site, r.device, r.channel)
+            if sid is None:
+                sid = self.intern(site, r.device, r.kind, r.channel)
+            ids.append(sid)
+            ts.append(r.ts)
+            vals.append(r.value)
+        return self.process(np.array(ids, np.int64), np.array(ts, float), np.array(vals, float), now)
+
+    def process(self, series_ids: Any, ts: Any, values: Any, now: float | None = None, *,
+                emit: bool = True) -> CoreResult:
+        """Take one batch. With emit=False (warm-up) state is updated and nothing is reported."""
+        sid = np.asarray(series_ids, np.int64).ravel()
+        t = np.asarray(ts, float).ravel()
+        v = np.asarray(values, float).ravel()
+        if not (len(sid) == len(t) == len(v)):
+            raise ValueError(f"series_ids, ts and values differ in length ({len(sid)}, {len(t)}, {len(v)})")
+        res = CoreResult()
+        if len(sid) == 0:
+            return res
+        bad = (sid < 0) | (sid >= len(self.series))
+        if bad.any():
+            raise ValueError(f"unknown series id {int(sid[bad][0])}: intern it first")
+        keep = np.isfinite(t) & np.isfinite(v)
+        order = np.lexsort((t[keep], sid[keep]))
+        sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
+        same = ~starts_of(sid)
+        fresh = np.where(same, t > np.concatenate(([-np.inf], t[:-1])), t > self.win.last_ts[sid])
+        res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
+        sid, t, v = sid[fresh], t[fresh], v[fresh]
+        res.readings = len(sid)
+        if len(sid) == 0:
+            return res
+        if self.t0 is None:
+            self.t0 = float(t[0])
+        np.maximum.at(self.dev_seen, self.series.device_of[sid], t)
+        role = self.p.role[sid]
+        is_rain = (role == RAIN_MM) | (role == RAIN_TOTAL)
+        deform = role == DEFORM
+        other = ~(is_rain | deform)
+        if is_rain.any():
+            self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res)
+        if deform.any():
+            self._ingest_deform(sid[deform], t[deform], v[deform], res)
+        if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
+            so, to, vo = sid[other], t[other], v[other]
+            self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
+        touched = np.unique(sid)
+        changed = self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
+        self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
+        self._fuse(touched, sid, t, changed, res)
+        if not emit:
+            return CoreResult(readings=res.readings, stale=res.stale)
+        return res
+
+    # --- ingest --------------------------------------------------------------------------
+
+    def _fault(self, res: CoreResult, ts: float, sid: int, fault: str, detail: str, active: bool = True) -> None:
+        info = self.series.info[sid]
+        res.faults.append(Fault(float(ts), info.site, info.device, info.channel, fault, detail, active))
+
+    def _range(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> np.ndarray:
+        bad = (v < self.p.lo[sid]) | (v > self.p.hi[sid])
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            for i in idx[starts_of(sid[idx])]:  # one fault per series per batch
+                s = int(sid[i])
+                self._fault(res, t[i], s, "out_of_range",
+                            f"{v[i]:g} outside [{self.p.lo[s]:g}, {self.p.hi[s]:g}]")
+        return bad
+
+    def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+        bad = self._range(sid, t, v, res)
+        starts = starts_of(sid)
+        inc = v.copy()
+        tot = self.p.role[sid] == RAIN_TOTAL
+        if tot.any():
+            prev = np.where(starts, self.last_total[sid], np.concatenate(([np.nan], v[:-1])))
+            d = v - prev
+            # a counter that went down was reset: what it shows now fell since the reset
+            inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
+            ends = np.append(starts[1:], True)
+            self.last_total[sid[ends & tot]] = v[ends & tot]
+        self.win.append(sid, t, v, ~bad, starts)
+        ok = ~bad
+        self.win.add_bins(sid[ok], t[ok], inc[ok])
+
+    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+        """Spike/step/jump judgement of a whole batch at once (quality.hampel), then the
+        windows. A series' held-back suspect from the previous batch is judged again first."""
+        win, p = self.win, self.p
+        bad = self._range(sid, t, v, res)
+        starts = starts_of(sid)
+        series = sid[starts]
+        grp = np.cumsum(starts) - 1
+        idx = np.arange(len(sid))
+        rank = idx - np.flatnonzero(starts)[grp]
+        pend = self.pending[series].astype(np.int64)
+        H = int(p.hampel_w[series].max())
+        n_in = np.bincount(grp, minlength=len(series))
+        width = H + int((n_in + pend).max()) + 1
+        seq = np.full((len(series), width), np.nan)
+        seq_t = np.full((len(series), width), np.nan)
+        hist_t, hist_v, _ = win.raw_last(series, H)
+        seq[:, :H], seq_t[:, :H] = hist_v, hist_t
+        rows_p = np.flatnonzero(pend)
+        ppos = (win.count[series[rows_p]] - 1) % RAW  # a suspect is always its series' latest
+        seq[rows_p, H] = win.raw_v[series[rows_p], ppos]
+        seq_t[rows_p, H] = win.raw_ts[series[rows_p], ppos]
+        col = H + pend[grp] + rank
+        x = v - self.offset[sid]
+        seq[grp, col] = np.where(bad, np.nan, x)
+        seq_t[grp, col] = t
+        # judge the held-back suspects and the new readings together
+        jr = np.concatenate([rows_p, grp])
+        jc = np.concatenate([np.full(len(rows_p), H), col])
+        end = H + pend + n_in
+        s_j = series[jr]
+        j = quality.hampel(seq, jr, jc, end[jr], p.hampel_w[s_j], p.hampel_k[s_j], p.floor[s_j])
+        # reference/antenna jumps: a step between consecutive usable readings beyond `jump`
+        acc = np.zeros_like(seq, bool)
+        acc[jr, jc] = j.accept
+        acc[:, :H] = ~np.isnan(seq[:, :H])
+        for jj in np.flatnonzero(j.spike):
+            s = int(s_j[jj])
+            self._fault(res, seq_t[jr[jj], jc[jj]], s, "spike",
+                        f"{seq[jr[jj], jc[jj]] + self.offset[s]:g} against the recent median "
+                        f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
+        jumps = self._jumps(seq, seq_t, acc, series, H, res)
+        seq -= jumps
+        self.offset[series] += jumps[:, -1]
+        # the previous batch's suspects: accepted ones join the windows late, spikes stay out
+        np_ = len(rows_p)
+        if np_:
+            sp = series[rows_p]
+            win.raw_v[sp, ppos] = seq[rows_p, H]
+            win.raw_ok[sp, ppos] = j.accept[:np_]
+            self.pending[sp] = j.pending[:np_]
+        ok = j.accept[np_:] & ~bad
+        xs = seq[grp, col]
+        self.win.append(sid, t, np.where(bad, x, xs), ok, starts)
+        ends = np.append(starts[1:], True)
+        self.pending[sid[ends]] = j.pending[np_:][ends]
+        acc_p = j.accept[:np_]
+        win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
+                     np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
+
+    def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
+               res: CoreResult) -> np.ndarray:
+        """Cumulative jump to subtract from each cell: a step between consecutive usable
+        readings of at least the rule's `jump` is taken for a reference change, not movement."""
+        jump = np.zeros_like(seq)
+        lim = self.p.jump[series]
+        if np.isinf(lim).all():
+            return jump
+        vals = np.where(acc, seq, np.nan)
+        # carry the last usable value forward to compare each usable cell with its predecessor
+        idx = np.where(acc, np.arange(seq.shape[1])[None, :], 0)
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        prev_idx = np.concatenate([np.zeros((len(series), 1), np.int64), idx[:, :-1]], axis=1)
+        rows = np.arange(len(series))[:, None]
+        prev = np.where(np.concatenate([np.zeros((len(series), 1), bool), acc[:, :-1]], axis=1).cumsum(axis=1) > 0,
+                        vals[rows, prev_idx], np.nan)
+        d = vals - prev
+        with np.errstate(invalid="ignore"):
+            hit = acc & (np.abs(d) >= lim[:, None])
+        hit[:, :H] = False
+        for r, c in zip(*np.nonzero(hit)):
+            self._fault(res, seq_t[r, c], int(series[r]), "jump",
+                        f"step of {d[r, c]:+.4g} in one report: reference or antenna change, removed from the series")
+        jump[hit] = d[hit]
+        return np.cumsum(jump, axis=1)
+
+    # --- detectors -----------------------------------------------------------------------
+
+    def _judge(self, touched: np.ndarray, rain_sid: np.ndarray, rain_t: np.ndarray, rain_v: np.ndarray,
+               res: CoreResult) -> np.ndarray:
+        p = self.p
+        old = self.ser_level[touched].copy()
+        d = touched[(p.role[touched] == DEFORM) & p.judged[touched]]
+        if len(d):
+            sigma = threshold.noise_scale(self.win, d)
+            th = threshold.evaluate(self.win, p, d, sigma)
+            tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
+            self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
+            self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
+            self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref
+            self.sig_ts[d] = self.win.last_ts[d]
+            self._forecasts(d, tr, res)
+        rj = p.judged[rain_sid]
+        if rj.any():
+            # a gauge at normal that saw no rain in this batch stays at normal: skip it
+            wet = np.zeros(len(self.ser_level), bool)
+            wet[rain_sid[rain_v != 0]] = True
+            rj &= wet[rain_sid] | (self.ser_level[rain_sid] > 0)
+        if rj.any():
+            rs, rt = rain_sid[rj], rain_t[rj]
+            series, grp = np.unique(rs, return_inverse=True)
+            rn = rainfall.evaluate(self.win, p, series, grp, rt)
+            sl = slice(RAIN0, NSLOT)
+            self.sig_level[series, sl], self.sig_value[series, sl], self.sig_thr[series, sl] = \
+                rn.level, rn.value, rn.threshold
+            self.ctx[series, 0] = rn.id_duration_h
+            self.sig_ts[series] = rn.peak_ts
+        self.ser_level[touched] = self.sig_level[touched].max(axis=1)
+        changed = touched[self.ser_level[touched] != old]
+        for sid, prev in zip(changed, old[self.ser_level[touched] != old]):
+            res.signals.append(self._signal(int(sid), int(prev)))
+        return changed
+
+    def _forecasts(self, d: np.ndarray, tr: trend.Trend, res: CoreResult) -> None:
+        valid = ~np.isnan(tr.tf)
+        last = self.fc[d, 4]
+        now = self.win.last_ts[d]
+        due = valid & (np.isnan(last) | np.isnan(self.fc[d, 0]) | (now - last >= FORECAST_EVERY_S))
+        self.fc[d, 0], self.fc[d, 1], self.fc[d, 2], self.fc[d, 3] = tr.tf, tr.r2, tr.sigma, tr.v_now
+        self.strong[d] = tr.strong
+        for j in np.flatnonzero(due):
+            s = int(d[j])
+            self.fc[s, 4] = now[j]
+            info = self.series.info[s]
+            res.forecasts.append(Forecast(float(now[j]), info.site, info.device, info.channel, float(tr.tf[j]),
+                                          float(tr.r2[j]), float(tr.sigma[j]), float(tr.v_now[j])))
+
+    def _reason(self, sid: int, slot: int) -> tuple[str, str]:
+        info = self.series.info[sid]
+        p = self.p
+        ctx = {"change_window_h": float(p.change_win_h[sid]), "rate_window_h": float(p.rate_win_h[sid]),
+               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]),
+               "tf": float(self.fc[sid, 0]) if not math.isnan(self.fc[sid, 0]) else None,
+               "r2": float(self.fc[sid, 1]), "sigma": float(self.fc[sid, 2]),
+               "duration_h": float(self.ctx[sid, 0])}
+        return describe(slot, info.kind, info.device, info.channel, int(self.sig_level[sid, slot]),
+                        float(self.sig_value[sid, slot]), float(self.sig_thr[sid, slot]), ctx)
+
+    def _signal(self, sid: int, prev: int) -> Signal:
+        info = self.series.info[sid]
+        slot = int(np.argmax(self.sig_level[sid]))
+        zh, en = self._reason(sid, slot)
+        return Signal(float(self.win.last_ts[sid]), info.site, info.device, info.kind, info.channel,
+                      LEVELS[self.ser_level[sid]], LEVELS[prev], SLOTS[slot], float(self.sig_value[sid, slot]),
+                      float(self.sig_thr[sid, slot]), UNITS.get(info.kind, ""), zh, en)
+
+    def _flatline(self, sids: np.ndarray, res: CoreResult) -> None:
+        if not len(sids):
+            return
+        flat = quality.flatline(self.win, self.p, sids)
+        for j in np.flatnonzero(flat != self.flat[sids]):
+            s = int(sids[j])
+            self._fault(res, self.win.last_ts[s], s, "flatline",
+                        f"the same value for {self.p.flat_h[s]:g} h or more" if flat[j] else "varies again",
+                        bool(flat[j]))
+        self.flat[sids] = flat
+
+    # --- site levels ---------------------------------------------------------------------
+
+    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, changed: np.ndarray,
+              res: CoreResult) -> None:
+        tbl = self.series
+        n = len(tbl)
+        judged = self.p.judged[:n]
+        ndev = len(tbl.devices)
+        dev_level = np.zeros(ndev, np.int8)
+        np.maximum.at(dev_level, tbl.device_of[:n][judged], self.ser_level[:n][judged])
+        site_strong = np.zeros(self.sites.n, bool)
+        np.logical_or.at(site_strong, tbl.site_of[:n], self.strong[:n])
+        dev_site = np.asarray(tbl.device_site, np.int64)
+        cand, top, capped = self.sites.candidates(dev_level, dev_site, site_strong)
+        site_of = tbl.site_of[sid]
+        sites = np.unique(site_of)
+        ts = np.full(self.sites.n, -np.inf)
+        np.maximum.at(ts, site_of, t)
+        # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
+        rise_ts = np.full(self.sites.n, -np.inf)
+        lit = touched[(self.ser_level[touched] > 0) & ~np.isnan(self.sig_ts[touched])]
+        np.maximum.at(rise_ts, tbl.site_of[lit], self.sig_ts[lit])
+        rise_ts = np.where(np.isinf(rise_ts), ts, rise_ts)
+        for tr in self.sites.step(sites, cand, top, capped, ts[sites], rise_ts[sites]):
+            res.level_changes.append(self._level_change(tr))
+
+    def _level_change(self, tr) -> LevelChange:
+        head_zh, head_en = change_note(tr.level, tr.previous, tr.capped_from, tr.lowered_after_h)
+        zh, en, ev = [head_zh], [head_en], []
+        members = sorted(self._site_series.get(tr.site, []), key=lambda s: -int(self.ser_level[s]))
+        for s in members:
+            if not self.p.judged[s] or self.ser_level[s] == 0:
+                continue
+            for slot in np.flatnonzero(self.sig_level[s] > 0):
+                z, e = self._reason(s, int(slot))
+                zh.append(z)
+                en.append(e)
+                info = self.series.info[s]
+                ev.append({"device": info.device, "channel": info.channel, "detector": SLOTS[slot],
+                           "level": LEVELS[self.sig_level[s, slot]], "value": float(self.sig_value[s, slot]),
+                           "threshold": float(self.sig_thr[s, slot])})
+        return LevelChange(tr.ts, self.series.sites[tr.site], LEVELS[tr.level], LEVELS[tr.previous],
+                           tuple(zh), tuple(en), tuple(ev))
+
+    # --- time and status -----------------------------------------------------------------
+
+    def tick(self, now: float) -> CoreResult:
+        """Time-driven checks: devices offline or never reported. Never lowers a level."""
+        res = CoreResult()
+        if self.registry is None:
+            return res
+        if self.t0 is None:
+            self.t0 = now
+        for di, dev_id in enumerate(self.series.devices):
+            dev = self.registry.device(dev_id)
+            if dev is None or dev.kind in ("alarm", "video"):
+                continue
+            rule = self.rules.for_device(dev.kind, dev.site, dev.id)
+            limit = quality.offline_after(dev.interval_s, rule.quality.offline_factor)
+            seen = self.dev_seen[di]
+            active = self.dev_faults.setdefault(di, {})
+            if math.isinf(seen):
+                state = "never_reported" if now - self.t0 >= limit else None
+            else:
+                state = "offline" if now - seen >= limit else None
+            for name in ("offline", "never_reported"):
+                if name == state and name not in active:
+                    active[name] = f"silent for {(now - (self.t0 if name == 'never_reported' else seen)) / 3600:.1f} h " \
+                                   f"(limit {limit / 3600:.1f} h)"
+                    res.faults.append(Fault(now, dev.site, dev.id, None, name, active[name], True))
+                elif name != state and name in active:
+                    del active[name]
+                    res.faults.append(Fault(now, dev.site, dev.id, None, name, "reporting again", False))
+        return res
+
+    def observe_status(self, status: DeviceStatus) -> CoreResult:
+        """A device status report: low battery and sensor_state errors (faults, never levels)."""
+        res = CoreResult()
+        di = self.series.device_ix.get(status.device)
+        dev = self.registry.device(status.device) if self.registry is not None else None
+        if di is None and dev is None:
+            return res
+        if di is None:
+            di = self.series.device_index(dev.site, dev.id, dev.kind)
+            self._sync_sites()
+            self._grow_devices()
+        kind, site = self.series.device_kind[di], self.series.sites[self.series.device_site[di]]
+        if kind in ("alarm", "video"):
+            self.dev_seen[di] = max(self.dev_seen[di], status.ts)
+        rule = self.rules.for_device(kind, site, status.device)
+        now = quality.status_faults(status.fields, rule.quality.low_battery_pct)
+        active = self.dev_faults.setdefault(di, {})
+        for name in sorted(set(now) | {k for k in active if k == "low_battery" or k.startswith("sensor_state:")}):
+            if name in now and name not in active:
+                active[name] = now[name]
+                res.faults.append(Fault(status.ts, site, status.device, None, name, now[name], True))
+            elif name not in now and name in active:
+                del active[name]
+                res.faults.append(Fault(status.ts, site, status.device, None, name, "cleared", False))
+        return res
+
+    # --- warm-up and queries -------------------------------------------------------------
+
+    def warm(self, journal, after: int = 0, page: int = 50_000) -> int:
+        """Replay journal rows after `after` into the windows and levels, silently.
+
+        Site levels, hysteresis and detector state end as if the core had run all along, but
+        nothing is reported: whatever these rows raised was already reported before the
+        restart (the alert lifecycle keeps that in the journal). Returns the last rowid read;
+        feed `process_readings` only with rows committed after it."""
+        keys = journal.series()
+        lookup: dict[int, int] = {}
+        rowid = after
+        while rows := journal.readings_after(rowid, page):
+            arr = np.array([(r[1], r[2], r[3]) for r in rows], float)
+            jids = arr[:, 0].astype(np.int64)
+            for j in np.unique(jids):
+                if int(j) not in lookup:
+                    k = keys.get(int(j)) or journal.series()[int(j)]
+                    lookup[int(j)] = self.intern(k.site, k.device, k.kind, k.channel)
+            sids = np.array([lookup[int(j)] for j in jids], np.int64)
+            self.process(sids, arr[:, 1], arr[:, 2], emit=False)
+            rowid = rows[-1][0]
+        return rowid
+
+    def site_levels(self) -> dict[str, str]:
+        return {s: LEVELS[self.sites.level[i]] for i, s in enumerate(self.series.sites)}
+
+    def forecast(self, sid: int) -> dict[str, float] | None:
+        if math.isnan(self.fc[sid, 0]):
+            return None
+        return {"failure_time": float(self.fc[sid, 0]), "fit_r2": float(self.fc[sid, 1]),
+                "sigma_s": float(self.fc[sid, 2]), "velocity": float(self.fc[sid, 3])}
+
+    def rain_totals(self, sid: int) -> dict[int, float]:
+        """Rolling totals (mm) ending at the series' latest reading, per window in hours."""
+        tot = rainfall.totals_now(self.win, np.array([sid]))[0]
+        return {h: float(x) for h, x in zip(rainfall.RAIN_WINDOWS_H, tot)}
+
+    def memory_per_series(self) -> int:
+        """Bytes each series costs in windows and detector state."""
+        state = NSLOT * (1 + 8 + 8) + 1 + 8 + 1 + 4 * 8 + 8 + 1 + 5 * 8 + 1 + 2 * 8 + 4 + 4
+        return Windows.bytes_per_series() + self.p.bytes_per_series() + state

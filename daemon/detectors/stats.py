@@ -1,0 +1,108 @@
+"""Row-wise robust statistics on 2-D arrays with NaN gaps (one row per series).
+
+numpy's nanmedian falls back to slow paths on small rows; sorting once (NaN sorts last) and
+indexing the middle of the valid part is exact and fast."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def rowmedian(a: np.ndarray) -> np.ndarray:
+    """Median of each row, ignoring NaN; NaN for rows without any value."""
+    w = a.shape[1]
+    if w == 0:
+        return np.full(a.shape[0], np.nan)
+    # a full sort of short rows beats np.partition, whose per-row overhead dominates here
+    nan = np.isnan(a)
+    s = np.sort(a, axis=1)
+    c = w - nan.sum(axis=1)
+    if c.min() == w:  # no gaps: the middle columns
+        return 0.5 * (s[:, (w - 1) // 2] + s[:, w // 2])
+    lo = np.maximum((c - 1) // 2, 0)
+    hi = np.minimum(c // 2, w - 1)
+    rows = np.arange(a.shape[0])
+    m = 0.5 * (s[rows, lo] + s[rows, hi])
+    m[c == 0] = np.nan
+    return m
+
+
+def block_means(t: np.ndarray, v: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means of t and v over `blocks` equal column blocks (the trailing columns form the last
+    block); a block without values is NaN. Cuts Theil-Sen's pair count without losing robustness
+    to single bad bins, which the block mean dilutes and the pairwise median then rejects."""
+    n, w = v.shape
+    blocks = max(1, min(blocks, w))
+    size = w // blocks
+    cut = w - size * blocks
+    tv = t[:, cut:].reshape(n, blocks, size)
+    vv = v[:, cut:].reshape(n, blocks, size)
+    ok = ~np.isnan(vv)
+    cnt = ok.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bt = np.where(ok, tv, 0.0).sum(axis=2) / cnt
+        bv = np.where(ok, vv, 0.0).sum(axis=2) / cnt
+    return bt, bv
+
+
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def theil_sen(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Theil-Sen slope (median of pairwise slopes) per row, and the number of valid points.
+    Rows are short (block means): the pair count stays small."""
+    w = v.shape[1]
+    if w not in _PAIRS:
+        _PAIRS[w] = np.triu_indices(w, 1)
+    i, j = _PAIRS[w]
+    dt = t[:, j] - t[:, i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (v[:, j] - v[:, i]) / dt
+    s[~(dt > 0)] = np.nan
+    return rowmedian(s), np.sum(~np.isnan(v), axis=1)
+
+
+def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Weighted least squares y = a + b·t per row ignoring NaN: a, b, (weighted) r², n, and
+    the standard errors and covariance of a and b (for the uncertainty of a root)."""
+    ok = ~(np.isnan(t) | np.isnan(y))
+    if w is None:
+        w = np.ones_like(y)
+    w = np.where(ok & ~np.isnan(w), w, 0.0)
+    n = ok.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sw = w.sum(axis=1)
+        tm = (w * np.where(ok, t, 0.0)).sum(axis=1) / sw
+        ym = (w * np.where(ok, y, 0.0)).sum(axis=1) / sw
+        dt = np.where(ok, t - tm[:, None], 0.0)
+        dy = np.where(ok, y - ym[:, None], 0.0)
+        sxx = (w * dt * dt).sum(axis=1)
+        sxy = (w * dt * dy).sum(axis=1)
+        syy = (w * dy * dy).sum(axis=1)
+        b = sxy / sxx
+        a = ym - b * tm
+        sse = np.clip(syy - b * sxy, 0.0, None)
+        r2 = 1.0 - sse / syy
+        # residual variance per unit weight, with the effective number of points
+        s2 = sse / sw * n / (n - 2)
+        var_b = s2 / sxx * sw / n
+        var_a = var_b * (sxx / sw + tm * tm)
+        cov_ab = -tm * var_b
+    return a, b, r2, n, var_a, var_b, cov_ab
+
+
+_STEPS = np.arange(1, 5, dtype=np.int8)
+
+
+def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Level 0..4 of each value against its row's [blue, yellow, orange, red] thresholds
+    (NaN thresholds are never reached; a NaN value is level 0)."""
+    with np.errstate(invalid="ignore"):
+        hit = values[:, None] >= table
+    # the highest level reached, so a level left out (NaN) between two others does not shift them
+    return (hit * _STEPS).max(axis=1).astype(np.int8)
+
+
+def threshold_at(level: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The threshold a row's level reached (or the next one up when the level is 0)."""
+    idx = np.clip(level.astype(int) - 1, 0, 3)
+    return table[np.arange(len(level)), idx]

@@ -1,0 +1,134 @@
+"""Threshold family: absolute value, change from a baseline, robust rate (Theil-Sen, units/day).
+
+All three judge magnitudes (|value|, |change|, |rate|): a slope moves whichever way its
+instrument is mounted. Spikes and out-of-range readings are already excluded from the windows
+(quality runs first), and GNSS/crack reference jumps are already removed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.buffers import DAY_S, Windows
+from ..core.params import Params
+from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
+
+MAD_SCALE = 1.4826
+SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
+
+ABS, CHANGE, RATE = 0, 1, 2
+RATE_BLOCKS = 12
+
+
+@dataclass
+class Judged:
+    """Per row: level, the measured value and the threshold it is compared with, per test."""
+
+    level: np.ndarray  # [n, tests] int8
+    value: np.ndarray  # [n, tests]
+    threshold: np.ndarray  # [n, tests]
+    rate: tuple[np.ndarray, np.ndarray]  # signed rate and its standard error, before the tests
+
+
+def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int, n: np.ndarray | None = None,
+                 sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Theil-Sen slope (units/day) of the kept bins, how many bins had data, and the slope's
+    standard error (units/day) from the per-reading noise `sigma` and the reading counts `n`
+    (NaN without them). Blocks span only the columns some row keeps."""
+    used = np.flatnonzero(keep.any(axis=0))
+    nan = np.full(len(t), np.nan)
+    if len(used) == 0:
+        return nan, np.zeros(len(t), int), nan
+    sl = slice(used[0], used[-1] + 1)
+    k = keep[:, sl] & ~np.isnan(x[:, sl])
+    xs = np.where(k, x[:, sl], np.nan)
+    ts = np.where(k, t[:, sl], np.nan)
+    bt, bx = block_means(ts, xs, blocks)
+    slope, nb = theil_sen(bt, bx)
+    # data must fill half the window's blocks: two days are no weekly rate
+    rate = np.where(nb >= max(3, bx.shape[1] // 2), slope * DAY_S, np.nan)
+    npts = k.sum(axis=1)
+    if n is None or sigma is None:
+        return rate, npts, nan
+    # least-squares slope error for readings spread over the span (Theil-Sen's is ~10 % more)
+    readings = np.where(k, n[:, sl], 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        span = np.fmax(np.nanmax(np.where(k, ts, -np.inf), axis=1) - np.nanmin(np.where(k, ts, np.inf), axis=1), 1.0)
+        se = sigma * np.sqrt(12.0 / readings) / span * DAY_S
+    return rate, npts, se
+
+
+def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np.ndarray,
+                  blocks: int = RATE_BLOCKS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Theil-Sen rate (units/day) over each row's window of hourly bins, from `blocks` block
+    means; its standard error from the per-reading noise; and the readings in the window.
+    A rate needs data in half the blocks (two days are no weekly rate)."""
+    rate = np.full(len(sid), np.nan)
+    se = np.full(len(sid), np.nan)
+    readings = np.zeros(len(sid))
+    for w in np.unique(window_h):  # rows sharing a window share one gather
+        rows = np.flatnonzero(window_h == w)
+        bt, bx, bn = win.mid_blocks(sid[rows], int(np.ceil(w)), blocks)
+        slope, nb = theil_sen(bt, bx)
+        n = bn.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            span = np.fmax(np.max(np.where(np.isnan(bt), -np.inf, bt), axis=1)
+                           - np.min(np.where(np.isnan(bt), np.inf, bt), axis=1), 1.0)
+            # least-squares slope error of readings spread over the span (Theil-Sen's is ~10 % more)
+            se[rows] = sigma[rows] * np.sqrt(12.0 / n) / span * DAY_S
+        rate[rows] = np.where(nb >= max(3, blocks // 2), slope * DAY_S, np.nan)
+        readings[rows] = n
+    return rate, se, readings
+
+
+def noise_scale(win: Windows, sid: np.ndarray, k: int = 64) -> np.ndarray:
+    """Per-reading noise of each series: scaled MAD of successive differences of its recent
+    usable readings (differences cancel any trend; /√2 undoes the differencing)."""
+    _, v, _ = win.raw_last(sid, k)
+    d = np.diff(v, axis=1)
+    med = rowmedian(d)
+    return MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+
+
+def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Judged:
+    """sigma: each series' per-reading noise (noise_scale)."""
+    n = len(sid)
+    level = np.zeros((n, 3), np.int8)
+    value = np.full((n, 3), np.nan)
+    thr = np.full((n, 3), np.nan)
+
+    cur = win.last_v[sid]
+    tab = p.abs_tab[sid]
+    value[:, ABS] = np.abs(cur)
+    level[:, ABS] = level_of(value[:, ABS], tab)
+    thr[:, ABS] = threshold_at(level[:, ABS], tab)
+
+    # change: the latest value against the first data of the window (daily bins, up to 30 days)
+    days = np.ceil(p.change_win_h[sid] / 24.0).astype(int)
+    nd = int(days.max()) + 1
+    end = np.floor(win.last_ts[sid] / DAY_S).astype(np.int64)
+    dsum, dcnt, _ = win.bins("day", sid, end, nd)
+    in_win = np.arange(nd)[None, :] >= (nd - 1 - days)[:, None]
+    has = (dcnt > 0) & in_win
+    first = np.argmax(has, axis=1)
+    rows = np.arange(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = dsum[rows, first] / dcnt[rows, first]
+    base[~has.any(axis=1)] = np.nan
+    tab = p.change_tab[sid]
+    value[:, CHANGE] = np.abs(cur - base)
+    level[:, CHANGE] = level_of(value[:, CHANGE], tab)
+    thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
+
+    rate, se, npts = windowed_rate(win, sid, p.rate_win_h[sid], sigma)
+    raw_rate = (rate.copy(), se)
+    # too few points, or a rate the scatter could produce, is no rate: a network judges
+    # thousands of windows a day, so "significant" must mean many standard errors
+    rate[(npts < p.rate_min[sid]) | (np.abs(rate) < SIGNIFICANCE * se)] = np.nan
+    tab = p.rate_tab[sid]
+    value[:, RATE] = np.abs(rate)
+    level[:, RATE] = level_of(value[:, RATE], tab)
+    thr[:, RATE] = threshold_at(level[:, RATE], tab)
+
+    level[~p.thr_on[sid]] = 0
+    return Judged(level, value, thr, raw_rate)

@@ -1,0 +1,94 @@
+"""Site level fusion with corroboration and hysteresis.
+
+* An instrument's level is the highest level of its judged channels; a site's candidate level
+  is its highest instrument level. Above `single_max` (orange/red by default) the candidate
+  stands only when another instrument (a rain gauge counts) is at `corroborate_min` or above,
+  or a strong failure forecast agrees; otherwise it is capped at `single_max`.
+* Raise fast: a higher candidate applies at once.
+* Lower slowly: only after the candidate has stayed below the level for the hold time, judged
+  on data as it arrives. Series keep their last judged level when they fall silent, and fusion
+  runs only for sites whose data arrived, so missing data never lowers a level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.buffers import grown
+from ..rules import SiteRule
+from .names import RED
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    site: int
+    previous: int
+    level: int
+    ts: float
+    capped_from: int | None
+    lowered_after_h: float | None
+
+
+class SiteLevels:
+    def __init__(self) -> None:
+        self.n = 0
+        self.level = np.zeros(0, np.int8)
+        self.below_since = np.zeros(0)
+        self.corroboration = np.zeros(0, bool)
+        self.single_max = np.zeros(0, np.int8)
+        self.corroborate_min = np.zeros(0, np.int8)
+        self.strong_ok = np.zeros(0, bool)
+        self.hold_s = np.zeros(0)
+        self.hold_red_s = np.zeros(0)
+
+    def add(self, rule: SiteRule) -> None:
+        """Register the next site index with its rule."""
+        i = self.n
+        if i >= len(self.level):
+            cap = max(64, 2 * len(self.level))
+            for name in ("level", "below_since", "corroboration", "single_max", "corroborate_min", "strong_ok",
+                         "hold_s", "hold_red_s"):
+                setattr(self, name, grown(getattr(self, name), cap, 0))
+        self.level[i], self.below_since[i] = 0, np.nan
+        self.corroboration[i], self.strong_ok[i] = rule.corroboration, rule.strong_forecast_corroborates
+        self.single_max[i], self.corroborate_min[i] = rule.single_max_i, rule.corroborate_min_i
+        self.hold_s[i], self.hold_red_s[i] = rule.hold_h * 3600.0, rule.hold_red_h * 3600.0
+        self.n += 1
+
+    def candidates(self, dev_level: np.ndarray, dev_site: np.ndarray, site_strong: np.ndarray):
+        """Candidate level per site, its uncapped top, and whether it was capped."""
+        n = self.n
+        top = np.zeros(n, np.int8)
+        np.maximum.at(top, dev_site, dev_level)
+        agree = np.bincount(dev_site, weights=(dev_level >= np.maximum(self.corroborate_min[dev_site], 1)),
+                            minlength=n)
+        need = self.corroboration[:n] & (top > self.single_max[:n])
+        ok = (agree >= 2) | (self.strong_ok[:n] & site_strong[:n])
+        capped = need & ~ok
+        cand = np.where(capped, self.single_max[:n], top).astype(np.int8)
+        return cand, top, capped
+
+    def step(self, sites: np.ndarray, cand: np.ndarray, top: np.ndarray, capped: np.ndarray,
+             ts: np.ndarray, rise_ts: np.ndarray | None = None) -> list[Transition]:
+        """Apply hysteresis to the sites whose data arrived (ts: their latest reading time;
+        rise_ts: when the signals behind a rise arose, default ts)."""
+        rise_ts = ts if rise_ts is None else rise_ts
+        out: list[Transition] = []
+        cur = self.level[sites]
+        c = cand[sites]
+        up = c > cur
+        down = c < cur
+        self.below_since[sites[~down]] = np.nan
+        start = down & np.isnan(self.below_since[sites])
+        self.below_since[sites[start]] = ts[start]
+        hold = np.where(cur >= RED, self.hold_red_s[sites], self.hold_s[sites])
+        lower = down & (ts - self.below_since[sites] >= hold)
+        for j in np.flatnonzero(up | lower):
+            si = int(sites[j])
+            out.append(Transition(si, int(cur[j]), int(c[j]), float(rise_ts[j] if up[j] else ts[j]),
+                                  int(top[si]) if capped[si] else None,
+                                  float(hold[j]) / 3600.0 if lower[j] else None))
+            self.level[si] = c[j]
+            self.below_since[si] = np.nan
+        return out

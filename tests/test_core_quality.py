@@ -1,0 +1,106 @@
+"""Data quality: faults for technicians that never raise (or lower) a household level."""
+import numpy as np
+
+from geowarn.daemon.core import Core
+from geowarn.drivers.base import DeviceStatus
+
+from corehelp import H, T0, creep, feed, registry
+
+
+def _crack_core():
+    core = Core(registry(("S1", [("c1", "crack"), ("c2", "crack")])))
+    return core, core.intern("S1", "c1", "crack", "width")
+
+
+def test_a_spike_is_a_fault_and_never_a_warning():
+    core, sid = _crack_core()
+    t, x = creep(20)
+    x[120] += 400.0  # far beyond every rate and change threshold
+    res = feed(core, sid, t, x)
+    assert [f.fault for f in res.faults] == ["spike"]
+    assert res.faults[0].ts == t[120] and "left out of all detectors" in res.faults[0].detail
+    assert res.signals == [] and res.level_changes == []
+    assert core.site_levels()["S1"] == "normal"
+    # the spike is out of every window: the change over 30 days stays tiny
+    assert core.sig_value[sid, 1] < 5
+
+
+def test_a_spike_in_a_large_batch_is_judged_the_same():
+    core, sid = _crack_core()
+    t, x = creep(20)
+    x[120] += 400.0
+    res = feed(core, sid, t, x, batch=len(t))
+    assert [f.fault for f in res.faults] == ["spike"] and res.faults[0].ts == t[120]
+    assert core.site_levels()["S1"] == "normal"
+
+
+def test_a_real_step_is_kept_as_movement():
+    core, sid = _crack_core()
+    t, x = creep(20)
+    x[150:] += 60.0  # a real 60 mm slip that stays
+    res = feed(core, sid, t, x)
+    assert not [f for f in res.faults if f.fault in ("spike", "jump")]
+    assert core.sig_value[sid, 1] > 55  # change over the window sees it
+    assert core.sig_level[sid, 1] == 1  # 60 mm reaches the blue change threshold (50 mm)
+
+
+def test_a_reference_jump_is_removed_from_the_series():
+    core = Core(registry(("S1", [("g1", "gnss")])))
+    sid = core.intern("S1", "g1", "gnss", "dh")
+    t, x = creep(20, noise=2.0, start=100.0)
+    x[150:] += 900.0  # antenna moved: a step beyond the 500 mm jump rule
+    res = feed(core, sid, t, x)
+    assert [f.fault for f in res.faults] == ["jump"]
+    assert abs(core.offset[sid] - 900.0) < 15
+    assert core.ser_level[sid] == 0 and core.site_levels()["S1"] == "normal"
+
+
+def test_out_of_range_is_a_fault_not_data():
+    core = Core(registry(("S1", [("g1", "gnss")])))
+    sid = core.intern("S1", "g1", "gnss", "dx")
+    t, x = creep(5, noise=2.0)
+    x[10] = 50_000.0
+    res = feed(core, sid, t, x)
+    assert [f.fault for f in res.faults] == ["out_of_range"] and "50000" in res.faults[0].detail
+    assert core.site_levels()["S1"] == "normal"
+
+
+def test_flatline_opens_and_clears():
+    core = Core(registry(("S1", [("t1", "tilt")])))
+    sid = core.intern("S1", "t1", "tilt", "x")
+    t = T0 + np.arange(60) * 7200.0
+    x = np.full(60, 1.25)
+    x[40:] += np.tile([0.001, -0.001], 10)  # varies again, within the noise
+    res = feed(core, sid, t, x)
+    flat = [(f.active, f.ts) for f in res.faults if f.fault == "flatline"]
+    assert flat[0][0] is True and flat[0][1] - T0 >= 48 * H  # after the 48 h rule
+    assert flat[-1] == (False, t[40])
+    assert core.site_levels()["S1"] == "normal"
+
+
+def test_offline_and_never_reported_are_relative_to_each_interval():
+    core = Core(registry(("S1", [("c1", "crack"), ("r1", "rain")]), interval_s=7200))
+    sid = core.intern("S1", "c1", "crack", "width")
+    feed(core, sid, [T0], [10.0])
+    assert core.tick(T0 + 3 * 3600 - 1).faults == []  # rain gauge: 3 intervals of 1 h
+    res = core.tick(T0 + 3 * 3600)
+    assert {(f.device, f.fault) for f in res.faults} == {("r1", "never_reported")}
+    res = core.tick(T0 + 6 * 3600 + 1)  # crack: 3 x 2 h
+    assert {(f.device, f.fault) for f in res.faults} == {("c1", "offline")}
+    assert core.tick(T0 + 7 * 3600).faults == []  # reported once, not every tick
+    feed(core, sid, [T0 + 7 * 3600], [10.1])
+    res = core.tick(T0 + 7 * 3600 + 60)
+    assert [(f.device, f.fault, f.active) for f in res.faults] == [("c1", "offline", False)]
+    assert core.site_levels()["S1"] == "normal"
+
+
+def test_battery_and_sensor_state_faults():
+    core = Core(registry(("S1", [("t1", "tilt")])))
+    res = core.observe_status(DeviceStatus("t1", T0, {"battery_pct": 12.0, "sensor_state": {"L1_QJ_1": -2}}))
+    assert sorted(f.fault for f in res.faults) == ["low_battery", "sensor_state:L1_QJ_1"]
+    assert any("data error" in f.detail for f in res.faults)
+    assert core.observe_status(DeviceStatus("t1", T0 + 60, {"battery_pct": 12.0, "sensor_state": {"L1_QJ_1": -2}})).faults == []
+    res = core.observe_status(DeviceStatus("t1", T0 + 120, {"battery_pct": 80.0, "sensor_state": {"L1_QJ_1": 0}}))
+    assert sorted((f.fault, f.active) for f in res.faults) == [("low_battery", False), ("sensor_state:L1_QJ_1", False)]
+    assert core.observe_status(DeviceStatus("nobody", T0, {"battery_pct": 1})).faults == []
+    assert core.site_levels()["S1"] == "normal"
