@@ -140,7 +140,7 @@ def _auto_registry(base: Registry | None, rows: list[Row], quarantined: Counter)
         entry["devices"] = [*entry["devices"], {"id": dev, "kind": kind, "interval_s": interval,
                                                 "accelerated_interval_s": min(60, interval)}]
     try:
-        reg = Registry.model_validate({"name": "replay", "sites": list(sites.values())})
+        reg = Registry.from_dict({"name": "replay", "sites": list(sites.values())})
     except ValueError as e:
         raise ConfigError("--auto-register", "", f"cannot register the data's sites and devices: {e}") from None
     return reg, kept

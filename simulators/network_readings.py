@@ -41,7 +41,7 @@ def synthetic_registry(n_sites: int) -> Registry:
                 for k in ("gnss", "crack", "tilt", "rain")]
         sites.append({"id": sid, "name": sid, "county": "synthetic", "hazard": "landslide",
                       "lon": 112.0, "lat": 27.5, "devices": devs})
-    return Registry.model_validate({"name": "synthetic", "sites": sites})
+    return Registry.from_dict({"name": "synthetic", "sites": sites})
 
 
 def network_readings(registry: Registry, days: float, seed: int = 1, t0: float = T0) -> NetworkReadings:

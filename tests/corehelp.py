@@ -12,7 +12,7 @@ H = 3600.0
 
 def registry(*sites: tuple[str, list[tuple[str, str]]], interval_s: int = 7200) -> Registry:
     """registry(("S1", [("c1", "crack"), ("r1", "rain")]), ...)"""
-    return Registry.model_validate({"sites": [
+    return Registry.from_dict({"sites": [
         {"id": sid, "name": sid, "county": "test", "hazard": "landslide", "lon": 112.0, "lat": 27.5,
          "devices": [{"id": d, "kind": k, "interval_s": 3600 if k == "rain" else interval_s} for d, k in devs]}
         for sid, devs in sites]})
