@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
+from .http.settings import HttpSettings
 from .registry import Registry
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
@@ -67,6 +69,10 @@ class JournalSettings(_Section):
 class Settings(_Section):
     intake: IntakeSettings = IntakeSettings()
     journal: JournalSettings = JournalSettings()
+    notify: NotifySettings = NotifySettings()
+    sirens: SirenSettings = SirenSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    http: HttpSettings = HttpSettings()
 
 
 @dataclass(frozen=True)
