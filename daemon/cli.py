@@ -15,6 +15,7 @@ from pathlib import Path
 from geowarn.drivers.timestamps import format_ts, parse_ts
 from geowarn.drivers.base import Invalid
 
+from .alerts.cli import add_commands as add_alert_commands
 from .config import ConfigError, load_config
 from .journal import Journal
 
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--since", help="RFC 3339 or epoch seconds")
     sp.add_argument("--site")
     sp.set_defaults(func=cmd_export)
+
+    add_alert_commands(sub, with_config)
     return p
 
 

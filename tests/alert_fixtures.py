@@ -62,3 +62,70 @@ def write_config(path: Path, receiver_port: int, broker_url: str | None = None, 
 def role_of(path: str) -> str:
     """`/S1/household/139…` -> household"""
     return path.strip("/").split("/")[1]
+
+
+class Harness:
+    """Manager + in-process outbox worker + local HTTP receiver; with a broker also the command
+    sender, device-side alarms that reply, and the real intake feeding replies back."""
+
+    def __init__(self, tmp_path: Path, broker_url: str | None = None, silent: set[str] | None = None,
+                 worker_clock=None, **sections):
+        import time
+
+        from geowarn.daemon.alerts.delivery import AppriseNotifier
+        from geowarn.daemon.alerts.manager import AlertManager
+        from geowarn.daemon.alerts.sender import CommandSender
+        from geowarn.daemon.alerts.worker import OutboxWorker
+        from geowarn.daemon.config import IntakeSettings, load_config
+        from geowarn.daemon.intake import Intake
+        from geowarn.daemon.journal import Journal
+        from geowarn.simulators.alarm_devices import AlarmDevices
+        from geowarn.simulators.http_receiver import HttpReceiver
+
+        self.rx = HttpReceiver().start()
+        self.config_path = write_config(tmp_path / "geowarn.yaml", self.rx.port, broker_url, **sections)
+        self.cfg = load_config(self.config_path)
+        s = self.cfg.settings
+        self.state = tmp_path / "state"
+        self.db_path = self.state / "journal.sqlite"
+        self.sender = self.devices = self.intake = self.journal = None
+        if broker_url:
+            self.sender = CommandSender(broker_url, s.intake, client_id="geowarn-test-commands").start()
+            assert self.sender.wait_connected()
+            self.devices = AlarmDevices(broker_url, silent).start()
+        self.worker = OutboxWorker(self.db_path, notifier=AppriseNotifier(), sender=self.sender, retry=s.notify.retry,
+                                   poll_s=0.05, clock=worker_clock or time.time).start()
+        self.manager = AlertManager(self.cfg.registry, self.db_path, notify=s.notify, sirens=s.sirens,
+                                    sampling=s.sampling, wake=self.worker.wake)
+        if broker_url:
+            self.journal = Journal(self.db_path)
+            self.intake = Intake(self.cfg.registry, IntakeSettings(client_id="geowarn-test-intake", batch_wait_ms=2),
+                                 self.journal, broker_url=broker_url,
+                                 sink=lambda c: [self.manager.on_reply(r) for r in c.entry.replies])
+            self.intake.start()
+            assert self.intake.wait_connected()
+
+    def rows(self, sql: str, args: tuple = ()) -> list:
+        return self.manager.db.query(sql, args)
+
+    def wait_idle(self, channel: str = "apprise", timeout: float = 30.0) -> bool:
+        from helpers import wait_until
+        return wait_until(lambda: not self.rows(
+            "SELECT 1 FROM outbox WHERE channel = ? AND status IN ('pending', 'sending') LIMIT 1", (channel,)),
+            timeout)
+
+    def received(self, role: str | None = None, site: str | None = None) -> list:
+        return [r for r in self.rx.received
+                if (role is None or role_of(r.path) == role) and (site is None or r.path.split("/")[1] == site)]
+
+    def close(self) -> None:
+        if self.intake is not None:
+            self.intake.stop()
+            self.journal.close()
+        self.worker.stop()
+        self.manager.close()
+        if self.devices is not None:
+            self.devices.stop()
+        if self.sender is not None:
+            self.sender.stop()
+        self.rx.stop()
