@@ -167,8 +167,9 @@ def settle_command(db: sqlite3.Connection, row: sqlite3.Row, ok: bool, detail: s
         status = "failed"
     else:
         status = "pending"
-    db.execute("UPDATE outbox SET status = ?, done_at = ?, next_at = ?, last_error = ?, updated = ? WHERE id = ?",
-               (status, now if status != "pending" else None, now, None if ok else detail[:500], now, row["id"]))
+    # a retry is due at once: `now` is the lifecycle's clock, the worker keeps its own
+    db.execute("UPDATE outbox SET status = ?, done_at = ?, next_at = 0, last_error = ?, updated = ? WHERE id = ?",
+               (status, now if status != "pending" else None, None if ok else detail[:500], now, row["id"]))
     return status
 
 
