@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench-ingest clean
+.PHONY: demo test venv test-deps system-deps bench-ingest bench-alert clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -37,6 +37,9 @@ demo: venv
 
 bench-ingest: test-deps
 	$(PY) bench/bench_ingest.py
+
+bench-alert: test-deps
+	$(PY) bench/bench_alert.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info state

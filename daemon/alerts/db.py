@@ -88,7 +88,7 @@ def journal_path(state_dir: str | Path) -> Path:
 class Database:
     """One SQLite connection guarded by a lock; `tx()` is one IMMEDIATE transaction."""
 
-    def __init__(self, path: str | Path, synchronous: str = "full"):
+    def __init__(self, path: str | Path, synchronous: str = "full", checkpoints: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -96,6 +96,10 @@ class Database:
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        if not checkpoints:
+            # a WAL checkpoint can take a disk's worth of time: keep it off the latency-critical
+            # connections and leave it to the others (the intake's journal, the message lane)
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(SCHEMA)
 
     @contextmanager

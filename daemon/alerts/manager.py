@@ -74,7 +74,7 @@ class AlertManager:
         self.router = router or Router(self.notify)
         self.renderer = renderer or Renderer(self.notify.templates_dir, self.notify.timezone)
         self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
-        self.db = Database(db_path, synchronous)
+        self.db = Database(db_path, synchronous, checkpoints=False)
         self.wake = wake or (lambda: None)  # tells an in-process OutboxWorker there is work
         self.clock = clock
 

@@ -41,7 +41,8 @@ class OutboxWorker:
         self._wake = {"apprise": threading.Event(), "mqtt": threading.Event()}
         self._lanes: list[threading.Thread] = []
         self._lock_fd: int | None = None
-        self._db: Database | None = None
+        self._db: Database | None = None  # the message lane's, which also keeps the WAL checkpointed
+        self._command_db: Database | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.delivered = 0
         self.failed_attempts = 0
@@ -51,6 +52,9 @@ class OutboxWorker:
     def start(self) -> "OutboxWorker":
         self._take_lock()
         self._db = Database(self.db_path, self.synchronous)
+        # commands are idempotent (one msgid per command): their bookkeeping need not wait for the
+        # disk, a record lost to a power cut only means the command is sent once more
+        self._command_db = Database(self.db_path, "normal", checkpoints=False)
         with self._db.tx() as db:
             n = outbox.recover(db, self.clock())
         if n:
@@ -70,8 +74,9 @@ class OutboxWorker:
             t.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-        if self._db is not None:
-            self._db.close()
+        for db in (self._db, self._command_db):
+            if db is not None:
+                db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -106,17 +111,21 @@ class OutboxWorker:
                 continue
             wake.wait(self._idle_wait(lane))
 
+    def _lane_db(self, lane: str) -> Database:
+        db = self._command_db if lane == "mqtt" else self._db
+        assert db is not None
+        return db
+
     def _idle_wait(self, lane: str) -> float:
-        assert self._db is not None
-        nxt = self._db.query("SELECT MIN(next_at) FROM outbox WHERE status = 'pending' AND channel = ?", (lane,))[0][0]
+        with self._lane_db(lane).tx() as db:
+            nxt = outbox.next_due(db, lane)
         if nxt is None:
             return self.poll_s
         return min(self.poll_s, max(nxt - self.clock(), 0.005))
 
     def _claim(self, lane: str, limit: int) -> list[tuple]:
-        assert self._db is not None
         now = self.clock()
-        with self._db.tx() as db:
+        with self._lane_db(lane).tx() as db:
             rows = outbox.claim(db, lane, now, limit)
             started = []
             for row in rows:
@@ -125,8 +134,7 @@ class OutboxWorker:
         return started
 
     def _finish(self, row, attempt: int, attempt_id: int, ok: bool, detail: str, shown: str | None = None) -> None:
-        assert self._db is not None
-        with self._db.tx() as db:
+        with self._lane_db(row["channel"]).tx() as db:
             if shown is not None:
                 db.execute("UPDATE outbox_attempts SET target = ? WHERE id = ?", (shown, attempt_id))
             outbox.finish_attempt(db, row, attempt, attempt_id, ok, detail, self.clock(), self.retry)
