@@ -69,7 +69,7 @@ class Harness:
     sender, device-side alarms that reply, and the real intake feeding replies back."""
 
     def __init__(self, tmp_path: Path, broker_url: str | None = None, silent: set[str] | None = None,
-                 worker_clock=None, **sections):
+                 worker_clock=None, rx=None, **sections):
         import time
 
         from geowarn.daemon.alerts.delivery import AppriseNotifier
@@ -82,7 +82,8 @@ class Harness:
         from geowarn.simulators.alarm_devices import AlarmDevices
         from geowarn.simulators.http_receiver import HttpReceiver
 
-        self.rx = HttpReceiver().start()
+        self.own_rx = rx is None
+        self.rx = HttpReceiver().start() if rx is None else rx
         self.config_path = write_config(tmp_path / "geowarn.yaml", self.rx.port, broker_url, **sections)
         self.cfg = load_config(self.config_path)
         s = self.cfg.settings
@@ -93,8 +94,9 @@ class Harness:
             self.sender = CommandSender(broker_url, s.intake, client_id="geowarn-test-commands").start()
             assert self.sender.wait_connected()
             self.devices = AlarmDevices(broker_url, silent).start()
-        self.worker = OutboxWorker(self.db_path, notifier=AppriseNotifier(), sender=self.sender, retry=s.notify.retry,
-                                   poll_s=0.05, clock=worker_clock or time.time).start()
+        self.worker = OutboxWorker(self.db_path, notifier=AppriseNotifier(s.notify.apprise_config),
+                                   sender=self.sender, retry=s.notify.retry, poll_s=0.05,
+                                   clock=worker_clock or time.time).start()
         self.manager = AlertManager(self.cfg.registry, self.db_path, notify=s.notify, sirens=s.sirens,
                                     sampling=s.sampling, wake=self.worker.wake)
         if broker_url:
@@ -128,4 +130,5 @@ class Harness:
             self.devices.stop()
         if self.sender is not None:
             self.sender.stop()
-        self.rx.stop()
+        if self.own_rx:
+            self.rx.stop()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import apprise
 
-from .recipients import CONFIG_PREFIX, MissingSecret, resolve_secrets
+from .recipients import CONFIG_PREFIX, MissingSecret, redact, resolve_secrets
 from .routing import load_apprise_config
 
 
@@ -27,6 +27,10 @@ class AppriseNotifier:
         return apprise.Apprise.instantiate(resolve_secrets(target))
 
     def send(self, target: str, title: str, body: str) -> Delivery:
+        d = self._send(target, title, body)
+        return Delivery(d.ok, redact(d.shown_target, target), redact(d.detail, target))
+
+    def _send(self, target: str, title: str, body: str) -> Delivery:
         try:
             plugin = self.plugin(target)
         except MissingSecret as e:

@@ -50,6 +50,17 @@ def resolve_secrets(target: str, environ: dict[str, str] | None = None) -> str:
     return _ENV.sub(sub, target)
 
 
+def redact(text: str, target: str, environ: dict[str, str] | None = None) -> str:
+    """Put `${NAME}` back wherever a secret of `target` appears in `text` (apprise's privacy
+    mode only hides the fields it knows to be secret, not a key in a path)."""
+    env = os.environ if environ is None else environ
+    for name in _ENV.findall(target):
+        value = env.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "${" + name + "}")
+    return text
+
+
 def from_contact(contact: Contact, role: str, site: Site, phone_url: str | None) -> Recipient | None:
     """A registry contact: its own apprise URL, or the name of an environment variable holding
     one, or its phone through the configured phone → URL template. None when unreachable."""
