@@ -63,3 +63,22 @@ def test_secrets_come_from_the_environment_at_send_time_and_are_never_stored(tmp
         assert "top-secret-42" not in stored and "${GW_TEST_SMS_KEY}" in stored
     finally:
         h.close()
+
+
+def test_households_by_sms_through_smpp_with_the_password_from_the_environment(tmp_path, rx, monkeypatch):
+    from geowarn.simulators.smsc import Smsc
+    monkeypatch.setenv("GW_TEST_SMPP_PASSWORD", "sms-pw42")
+    with Smsc(password="sms-pw42") as smsc:
+        sms_url = f"smpp://geowarn:${{GW_TEST_SMPP_PASSWORD}}@127.0.0.1:{smsc.port}/1069012345678/86{{phone}}"
+        h = Harness(tmp_path, rx=rx, notify={"phone_url_by_role": {"household": sms_url}})
+        try:
+            h.manager.handle(SiteLevelChange("S1", T0, "orange", "normal", ["裂缝计速率 21.5 mm/d"]))
+            assert h.wait_idle()
+            assert sorted(m.destination for m in smsc.messages) == ["8613900000003", "8613900000004"]
+            text = smsc.messages[0].text  # Chinese in UCS-2, long messages reassembled from their parts
+            assert "橙色预警" in text and "立即按预定路线撤离" in text and "21.5 mm/d" in text
+            assert all(m.source == "1069012345678" for m in smsc.messages)
+            assert "household" not in {r.path.split("/")[2] for r in rx.received}
+            assert {r.path.split("/")[2] for r in rx.received} == {"monitor", "official", "duty_officer"}
+        finally:
+            h.close()

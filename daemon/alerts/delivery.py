@@ -51,4 +51,4 @@ class AppriseNotifier:
                    "attempts": [{"status": at.status.name, "elapsed": round(at.elapsed, 4),
                                  "log": [str(x)[:300] for x in (at.logs or [])][:5]} for at in r.attempts]}
                   for r in per_target]
-        return Delivery(bool(result), shown, json.dumps(detail, ensure_ascii=False))
+        return Delivery(bool(result), shown, json.dumps(detail, ensure_ascii=False, default=str))

@@ -57,7 +57,8 @@ class Router:
         places = {site.id.lower(), site.county.lower(), site.township.lower(), "all"} - {""}
         for role in roles:
             for contact in site.contacts.get(role, ()):  # type: ignore[call-overload]
-                r = from_contact(contact, role, site, self.settings.phone_url)
+                phone_url = self.settings.phone_url_by_role.get(role, self.settings.phone_url)
+                r = from_contact(contact, role, site, phone_url)
                 if r is None:
                     route.unreachable.append(f"{role}:{contact.name}")
                 else:

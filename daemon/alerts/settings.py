@@ -75,6 +75,8 @@ class NotifySettings(_Section):
     # "smpp://${SMPP_USER}:${SMPP_PASSWORD}@smsc.example:2775/10690000/{phone}";
     # placeholders {phone} {site} {role} {county}; ${ENV} resolved at send time
     phone_url: str | None = None
+    # per role, overriding phone_url: e.g. households by SMS (smpp://), monitors by another gateway
+    phone_url_by_role: dict[Role, str] = {}
     contacts: tuple[ExtraContact, ...] = ()
     # an apprise configuration file (YAML or TEXT); its URLs are selected by tags:
     # a role tag plus the site id, township, county or `all`

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import outbox
 from .db import Database
-from .delivery import AppriseNotifier
+from .delivery import AppriseNotifier, Delivery
 from .sender import CommandSender
 from .settings import RetrySettings
 
@@ -159,8 +159,12 @@ class OutboxWorker:
 
         def deliver(item) -> None:
             row, attempt, attempt_id = item
-            result = self.notifier.send(row["target"], row["title"] or "", row["body"] or "")
-            self._finish(row, attempt, attempt_id, result.ok, result.detail, result.shown_target)
+            try:
+                result = self.notifier.send(row["target"], row["title"] or "", row["body"] or "")
+            except Exception as e:  # never leave a claimed row behind: it becomes a failed attempt
+                log.exception("delivering message %s failed", row["id"])
+                result = Delivery(False, "", f"{type(e).__name__}: {e}"[:500])
+            self._finish(row, attempt, attempt_id, result.ok, result.detail, result.shown_target or None)
             if not result.ok:
                 log.warning("message %s to %s %s failed (attempt %d)", row["id"], row["role"], row["recipient"],
                             attempt)
