@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench-ingest bench-core bench-export clean
+.PHONY: demo test venv test-deps system-deps bench-ingest bench-core bench-export bench-alert clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -45,6 +45,9 @@ bench-export: test-deps
 
 bench-core: test-deps
 	$(PY) bench/bench_core.py
+
+bench-alert: test-deps
+	$(PY) bench/bench_alert.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info state

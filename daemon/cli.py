@@ -14,6 +14,7 @@ from pathlib import Path
 from geowarn.drivers.timestamps import format_ts, parse_ts
 from geowarn.drivers.base import Invalid
 
+from .alerts.cli import add_commands as add_alert_commands
 from .config import ConfigError, load_config
 from .journal import Journal
 from .logs import setup_logging
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .influx_export import add_cli as add_export_influx  # its code lives with the exporter
     add_export_influx(sub)
     add_replay_parser(sub, with_config)
+    add_alert_commands(sub, with_config)
     return p
 
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
+from .http.settings import HttpSettings
 from .registry import Registry, RegistryDoc
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
@@ -91,6 +93,10 @@ class Settings(_Section):
     influx: InfluxSettings | None = None
     # alert rules directory, relative to the configuration file; default: the packaged alert_rules/
     rules: str | None = None
+    notify: NotifySettings = NotifySettings()
+    sirens: SirenSettings = SirenSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    http: HttpSettings = HttpSettings()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,13 @@
+"""Configuration section `http:`."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"  # loopback unless a reverse proxy with TLS stands in front
+    port: int = Field(8787, ge=0, le=65535)
+    token_env: str = "GEOWARN_HTTP_TOKEN"  # writes need `Authorization: Bearer <token>`
+    open_reads: bool = False  # GET without a token (e.g. a wall display on the LAN)
