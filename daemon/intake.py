@@ -21,13 +21,12 @@ import paho.mqtt.client as paho
 
 from geowarn.drivers.base import Decoded, Reason
 from geowarn.drivers.formats import format_for, load_formats
-from geowarn.drivers.mqtt import TLSFiles, make_client, parse_broker_url
 from geowarn.drivers.screen import ScreenLimits, screen
 
+from .broker import client_for
 from .config import IntakeSettings
 from .journal import Entry, Journal, Quarantined, Written
 from .registry import Registry
-from .secrets import secret
 
 log = logging.getLogger("geowarn.intake")
 
@@ -104,23 +103,12 @@ class Intake:
         self.stats = IntakeStats()
         self.formats = load_formats(registry)
         self.limits = ScreenLimits(future_s=settings.future_s)
-        self.broker = parse_broker_url(broker_url or settings.broker)
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=settings.receive_maximum + settings.batch_max)
         self._generation = 0
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
-        tls = settings.tls
-        self.client, self._connect_kwargs = make_client(
-            settings.client_id,
-            broker=self.broker,
-            manual_ack=True,
-            persistent_session_s=settings.session_expiry_s,
-            receive_maximum=settings.receive_maximum,
-            username=settings.username,
-            password=secret(settings.password_env, settings.password_credential),
-            tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
-            protocol=settings.protocol,
-        )
+        self.client, self._connect_kwargs, self.broker = client_for(
+            settings, settings.client_id, broker_url, manual_ack=True, persistent=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -6,8 +6,8 @@ import threading
 
 import paho.mqtt.client as paho
 
-from geowarn.drivers.mqtt import TLSFiles, make_client, parse_broker_url
 
+from ..broker import client_for
 from ..config import IntakeSettings
 
 log = logging.getLogger("geowarn.alerts.sender")
@@ -17,13 +17,8 @@ class CommandSender:
     def __init__(self, broker_url: str | None = None, settings: IntakeSettings | None = None,
                  client_id: str | None = None):
         settings = settings or IntakeSettings()
-        self.broker = parse_broker_url(broker_url or settings.broker)
-        tls = settings.tls
-        self.client, self._connect_kwargs = make_client(
-            client_id or f"{settings.client_id}-commands", broker=self.broker, username=settings.username,
-            password_env=settings.password_env,
-            tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
-            protocol=settings.protocol)
+        self.client, self._connect_kwargs, self.broker = client_for(
+            settings, client_id or f"{settings.client_id}-commands", broker_url)
         self.client.max_queued_messages_set(0)
         self._connected = threading.Event()
         self.client.on_connect = self._on_connect
