@@ -48,7 +48,7 @@ def _user_errors(fn):
 @_user_errors
 def cmd_alerts(args) -> int:
     db = _db(args.state_dir)
-    with db.tx() as c:
+    with db.read() as c:
         rows = store.listing(c, open_only=not args.all)
     db.close()
     if args.json:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,9 @@ class AlertManager:
     def __init__(self, registry: Registry, db_path: str | Path, *, notify: NotifySettings | None = None,
                  sirens: SirenSettings | None = None, sampling: SamplingSettings | None = None,
                  router: Router | None = None, renderer: Renderer | None = None,
-                 wake: Callable[[], None] | None = None, clock: Callable[[], float] = time.time,
+                 wake: Callable[[], None] | None = None,
+                 express: Callable[[list[outbox.OutCommand]], None] | None = None,
+                 clock: Callable[[], float] = time.time,
                  synchronous: str = "full"):
         self.registry = registry
         self.notify = notify or NotifySettings()
@@ -76,6 +79,11 @@ class AlertManager:
         self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
         self.db = Database(db_path, synchronous, checkpoints=False)
         self.wake = wake or (lambda: None)  # tells an in-process OutboxWorker there is work
+        # hands committed siren commands to an in-process worker's express path: they leave at
+        # once instead of waiting for the journal's write lock (they are in the outbox already)
+        self.express = express
+        self._urgent: list[outbox.OutCommand] = []
+        self._urgent_lock = threading.Lock()
         self.clock = clock
 
     def close(self) -> None:
@@ -94,8 +102,15 @@ class AlertManager:
             raise TypeError(f"AlertManager.handle takes SiteLevelChange or DeviceFault, not {type(event).__name__}")
         with self.db.tx() as db:
             alert_id = fn(db, event)
+        self._dispatch_urgent()
         self.wake()
         return alert_id
+
+    def _dispatch_urgent(self) -> None:
+        with self._urgent_lock:
+            urgent, self._urgent = self._urgent, []
+        if urgent and self.express is not None:
+            self.express(urgent)
 
     def on_reply(self, reply: CommandReply, now: float | None = None) -> None:
         """A device's command reply (from the intake): confirms or fails the command it answers."""
@@ -162,11 +177,11 @@ class AlertManager:
     # --- reading ------------------------------------------------------------------------------
 
     def alerts(self, open_only: bool = True) -> list[Alert]:
-        with self.db.tx() as db:
+        with self.db.read() as db:
             return store.listing(db, open_only)
 
     def get(self, alert_id: int | str) -> tuple[Alert, list[dict]]:
-        with self.db.tx() as db:
+        with self.db.read() as db:
             aid = parse_alert_id(alert_id)
             return store.get(db, aid), store.history(db, aid)
 
@@ -222,8 +237,9 @@ class AlertManager:
         if level in self.planner.siren_levels(site, alert.drill) and (
                 alert.siren_level is None or rank(level) > rank(alert.siren_level)):
             commands = self.planner.siren(alert.id, alert.round, site, level, alert.drill)
-            for c in commands:
-                outbox.enqueue_command(db, c, now)
+            fresh = [c for c in commands if outbox.enqueue_command(db, c, now)]
+            with self._urgent_lock:
+                self._urgent.extend(fresh)
             store.update(db, alert.id, siren_level=level)
             store.audit(db, alert.id, ts, "sirens", None, level=level, devices=sorted({c.device for c in commands}))
         at = self.sampling.accelerate_at
