@@ -207,3 +207,16 @@ def test_templates_are_editable_files(tmp_path):
         assert [(a["id"], a["level"], a["drill"], a["acked_at"]) for a in listed] == [(aid, "blue", True, None)]
     finally:
         h.close()
+
+
+def test_routes_shows_who_each_level_reaches_and_who_cannot_be_reached(tmp_path):
+    import json
+    path = write_config(tmp_path / "geowarn.yaml", 9, notify={"phone_url": None, "phone_url_by_role": {
+        "monitor": "json://127.0.0.1:9/{phone}", "duty_officer": "json://127.0.0.1:9/{phone}"}})
+    out = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "routes", "--config", str(path), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    s1 = next(r for r in json.loads(out.stdout) if r["site"] == "S1")
+    assert s1["levels"] == {"blue": 2, "yellow": 2, "orange": 2, "red": 2}  # monitor and duty officer only
+    assert s1["tiers"] == [1, 1] and s1["faults"] == 0
+    assert s1["unreachable"] == ["household:张户主", "household:赵户主", "official:李镇长", "technician:钱运维"]
