@@ -213,6 +213,8 @@ class AlertManager:
             raised = new > rank(alert.level)
             changes: dict[str, Any] = dict(level=ev.level, level_since=ev.ts, updated_at=ev.ts, reasons=ev.reasons,
                                            forecast_failure_ts=ev.forecast_failure_ts)
+            # repeats of the old level still waiting would now say the wrong thing
+            outbox.cancel_pending(db, alert.id, f"a{alert.id}:%:repeat:%", self.clock())
             if raised:  # a higher level needs a fresh acknowledgement and restarts escalation
                 changes.update(acked_at=None, acked_by=None, acked_via=None, tier=0,
                                max_level=ev.level if new > rank(alert.max_level) else alert.max_level)
