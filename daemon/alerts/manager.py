@@ -136,6 +136,10 @@ class AlertManager:
             for row in outbox.unanswered(db, now):
                 status = outbox.settle_command(db, row, False, f"no reply within {row['reply_timeout_s']:g} s", now)
                 self._command_settled(db, row, "published", status, now, "no reply")
+            for row in outbox.unpublishable(db):
+                outbox.mark_reported(db, row["id"], 1)
+                self._command_settled(db, row, "pending", "failed", now,
+                                      f"not published: {row['last_error'] or '?'}")
             self._failing_contacts(db, now)
         self.wake()
 
@@ -320,7 +324,7 @@ class AlertManager:
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now,
                                         f"{row['command']}: {detail} after {row['attempts']} attempts",
                                         True, bool(row["drill"])))
-        elif status == "confirmed" and was == "failed":  # it answered after all
+        elif status == "confirmed" and (was == "failed" or row["failing_reported"]):  # it answered after all
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now, f"{row['command']} answered",
                                         False, bool(row["drill"])))
 

@@ -194,6 +194,13 @@ def unanswered(db: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
                       "AND published_at + reply_timeout_s <= ?", (now,)).fetchall()
 
 
+def unpublishable(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Commands the broker has not taken after all their attempts (broker down, refused): still
+    retried, but their failure is reported once."""
+    return db.execute("SELECT * FROM outbox WHERE channel = 'mqtt' AND status IN ('pending', 'sending') "
+                      "AND attempts >= max_attempts AND failing_reported = 0").fetchall()
+
+
 # --- contacts that keep failing ---------------------------------------------------------------
 
 def failing_unreported(db: sqlite3.Connection, threshold: int) -> list[sqlite3.Row]:
