@@ -94,3 +94,24 @@ def test_a_siren_that_never_replies_raises_siren_failed_to_monitors_and_technici
     assert "S1-ALARM" in failed[0].message
     fault = [a for a in h.manager.alerts() if a.fault == "siren_failed"]
     assert len(fault) == 1 and fault[0].device == "S1-ALARM"
+
+
+def test_a_broker_that_is_down_raises_siren_failed_and_the_siren_still_sounds_when_it_returns(make, mosquitto):
+    h = make(sirens={"retries": 2})
+    mosquitto.stop()
+    assert wait_until(lambda: not h.sender._connected.is_set(), 30)
+    h.manager.handle(SiteLevelChange("S1", T0, "red", "normal", ["切线角 86°"]))
+    # not published after its three attempts (express + two backoffs): reported, still retried
+    assert wait_until(lambda: h.rows("SELECT attempts FROM outbox WHERE command = 'alarm'")[0][0] >= 3, 30)
+    h.manager.tick(time.time())
+    assert h.wait_idle()
+    failed = [r for r in h.rx.received if "声光报警器未响应" in r.title]
+    assert sorted(role_of(r.path) for r in failed) == ["monitor", "technician"]
+    assert "not published" in failed[0].message
+    mosquitto.start()  # same port: the sender and the intake reconnect, the lane publishes again
+    assert h.devices.wait_for(lambda _: heard(h, "S1-ALARM", "alarm"), 60)
+    assert wait_until(lambda: h.rows("SELECT status FROM outbox WHERE purpose = 'siren' AND command = 'alarm'")[0][0]
+                      == "confirmed", 60)
+    assert h.wait_idle()
+    cleared = [r for r in h.rx.received if "声光报警器未响应（已恢复）" in r.title]
+    assert sorted(role_of(r.path) for r in cleared) == ["monitor", "technician"]

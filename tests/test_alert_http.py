@@ -74,3 +74,21 @@ def test_without_a_configured_token_nothing_is_writable(h):
     app = lambda: make_app(h.manager, HttpSettings(), environ={})  # noqa: E731
     status, body = call(app, "POST", f"/api/v1/alerts/{aid}/ack", headers={"Authorization": "Bearer "})
     assert status == 503 and "GEOWARN_HTTP_TOKEN" in body["error"]
+
+
+def test_a_silence_over_http_mutes_device_faults_of_that_site_only(h):
+    app = lambda: make_app(h.manager, HttpSettings(), environ={"GEOWARN_HTTP_TOKEN": TOKEN})  # noqa: E731
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"site": "S1", "until": "2099-01-01T00:00:00Z", "by": "钱运维", "reason": "更换电池"}
+    assert call(app, "POST", "/api/v1/silences", json=body)[0] == 401
+    assert call(app, "POST", "/api/v1/silences", json={**body, "reason": ""}, headers=auth)[0] == 400
+    assert call(app, "POST", "/api/v1/silences", json={**body, "until": "soon"}, headers=auth)[0] == 400
+    assert call(app, "POST", "/api/v1/silences", json={**body, "site": "NOPE"}, headers=auth)[0] == 400
+    status, out = call(app, "POST", "/api/v1/silences", json=body, headers=auth)
+    assert status == 200 and out["id"] >= 1
+    from geowarn.daemon.alerts.events import DeviceFault
+    muted = h.manager.handle(DeviceFault("S1", "S1-GNSS", "offline", time.time(), "无数据"))
+    heard = h.manager.handle(DeviceFault("S2", "S2-GNSS", "offline", time.time(), "无数据"))
+    assert h.manager.get(muted)[0].silenced and not h.manager.get(heard)[0].silenced
+    assert h.wait_idle()
+    assert [r.path.split("/")[1] for r in h.rx.received] == ["S2"]

@@ -187,3 +187,36 @@ def test_unknown_site_is_a_clear_error_and_changes_nothing(h):
     with pytest.raises(TypeError):
         h.manager.handle("red")
     assert h.manager.alerts() == []
+
+
+def test_templates_are_editable_files(tmp_path):
+    (tmp_path / "tpl" / "zh").mkdir(parents=True)
+    (tmp_path / "tpl" / "zh" / "hazard.txt").write_text(
+        "${drill}【${level_colour}】${site_name}\n请${advice}（编号 A${id}）\n", encoding="utf-8")
+    h = Harness(tmp_path, notify={"templates_dir": str(tmp_path / "tpl")})
+    try:
+        aid = rise(h, "S1", ["blue"], drill=True)
+        got = h.received(role="monitor")[0]
+        assert got.title == "【演练】【蓝色】测试1号滑坡"
+        assert got.message == f"请请加强巡查，关注雨情和坡体变化，做好应急准备。（编号 A{aid}）"
+        out = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "alerts", "--state-dir", str(h.state),
+                              "--json"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        import json
+        listed = json.loads(out.stdout)
+        assert [(a["id"], a["level"], a["drill"], a["acked_at"]) for a in listed] == [(aid, "blue", True, None)]
+    finally:
+        h.close()
+
+
+def test_routes_shows_who_each_level_reaches_and_who_cannot_be_reached(tmp_path):
+    import json
+    path = write_config(tmp_path / "geowarn.yaml", 9, notify={"phone_url": None, "phone_url_by_role": {
+        "monitor": "json://127.0.0.1:9/{phone}", "duty_officer": "json://127.0.0.1:9/{phone}"}})
+    out = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "routes", "--config", str(path), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    s1 = next(r for r in json.loads(out.stdout) if r["site"] == "S1")
+    assert s1["levels"] == {"blue": 2, "yellow": 2, "orange": 2, "red": 2}  # monitor and duty officer only
+    assert s1["tiers"] == [1, 1] and s1["faults"] == 0
+    assert s1["unreachable"] == ["household:张户主", "household:赵户主", "official:李镇长", "technician:钱运维"]

@@ -126,6 +126,15 @@ def test_receiver_down_for_minutes_then_everything_arrives_and_the_failing_conta
         # down until every message has failed six times: 5+10+20+40+60 s > 2 minutes of worker time
         assert wait_until(lambda: min(r[0] for r in h.rows("SELECT attempts FROM outbox WHERE channel = 'apprise'")) >= 6, 60)
         assert fast() - start > 120
+        # an operator sees it: `geowarn outbox` lists what keeps being retried
+        out = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "outbox", "--state-dir", str(h.state),
+                              "--json"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        import json
+        report = json.loads(out.stdout)
+        assert report["rows"].get("delivered", 0) == 0 and report["oldest_waiting"]
+        assert {r["recipient"] for r in report["retrying"]} >= {"王监测", "张户主", "运维二"}
+        assert all(r["attempts"] >= 6 for r in report["retrying"] if r["recipient"])
         h.manager.tick(T0 + 1)
         failing = [a for a in h.manager.alerts() if a.fault == "contact_failing"]
         # the red's five recipients and S2's technician (its offline message fails too)

@@ -82,3 +82,25 @@ def test_households_by_sms_through_smpp_with_the_password_from_the_environment(t
             assert {r.path.split("/")[2] for r in rx.received} == {"monitor", "official", "duty_officer"}
         finally:
             h.close()
+
+
+def test_the_readme_configuration_example_validates_and_reaches_everyone(tmp_path):
+    import re
+    from pathlib import Path
+
+    from geowarn.daemon.alerts.routing import Router
+    from geowarn.daemon.config import default_config_path, load_config
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "apprise.yaml").write_text("urls:\n  - json://127.0.0.1:9/x:\n      tag: monitor, all\n")
+    cfg_path = tmp_path / "geowarn.yaml"
+    cfg_path.write_text(f"registry: {default_config_path()}\n"
+                        + block.replace("/etc/geowarn/apprise.yaml", str(tmp_path / "apprise.yaml")), encoding="utf-8")
+    cfg = load_config(cfg_path)
+    router = Router(cfg.settings.notify)
+    site = cfg.registry.site("XTX001")
+    red = router.level(site, "red")
+    assert not red.unreachable and {r.role for r in red.recipients} == {"monitor", "duty_officer", "official",
+                                                                        "household"}
+    assert [len(router.tier(site, i).recipients) for i in range(2)] == [1, 1]
+    assert cfg.settings.sirens.levels_for("XTX003") == ("orange", "red")

@@ -1,4 +1,4 @@
-"""`geowarn alerts | ack | stand-down | silence | deliver`: the alert commands of the CLI."""
+"""`geowarn alerts | ack | stand-down | silence | routes | outbox | deliver`: the alert commands."""
 from __future__ import annotations
 
 import argparse
@@ -48,7 +48,7 @@ def _user_errors(fn):
 @_user_errors
 def cmd_alerts(args) -> int:
     db = _db(args.state_dir)
-    with db.tx() as c:
+    with db.read() as c:
         rows = store.listing(c, open_only=not args.all)
     db.close()
     if args.json:
@@ -124,6 +124,67 @@ def cmd_deliver(args) -> int:
     return 0
 
 
+def cmd_routes(args) -> int:
+    """Who each level of each site reaches, and which contacts cannot be reached at all."""
+    from .routing import Router
+
+    cfg = load_config(args.config)
+    router = Router(cfg.settings.notify)
+    levels = list(cfg.settings.notify.levels)
+    out = []
+    for site in cfg.registry.sites:
+        if args.site and site.id != args.site:
+            continue
+        row = {"site": site.id, "name": site.name, "levels": {}, "tiers": [], "faults": 0, "unreachable": set()}
+        for level in levels:
+            route = router.level(site, level)
+            row["levels"][level] = len(route.recipients)
+            row["unreachable"].update(route.unreachable)
+        for i in range(len(cfg.settings.notify.escalation)):
+            row["tiers"].append(len(router.tier(site, i).recipients))
+        faults = router.fault(site, "offline")
+        row["faults"] = len(faults.recipients)
+        row["unreachable"].update(faults.unreachable)
+        row["unreachable"] = sorted(row["unreachable"])
+        out.append(row)
+    if args.json:
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    print(f"{'site':<10} " + " ".join(f"{lv:>6}" for lv in levels) + "  tiers   faults  unreachable")
+    for r in out:
+        print(f"{r['site']:<10} " + " ".join(f"{r['levels'][lv]:>6}" for lv in levels)
+              + f"  {'/'.join(map(str, r['tiers'])) or '-':<7} {r['faults']:>6}  {', '.join(r['unreachable']) or '-'}")
+    bad = [r["site"] for r in out if r["unreachable"] or not r["levels"].get("red")]
+    print(f"{len(out)} sites; {len(bad)} with contacts nobody can reach"
+          + ("" if cfg.settings.notify.phone_url else " (no notify.phone_url: contacts with only a phone are unreachable)"))
+    return 0
+
+
+def cmd_outbox(args) -> int:
+    """The outbox at a glance: rows per status, the oldest waiting, the targets that keep failing."""
+    db = _db(args.state_dir)
+    with db.read() as c:
+        counts = {r[0]: r[1] for r in c.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+        oldest = c.execute("SELECT MIN(created) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0]
+        failing = [dict(r) for r in c.execute(
+            "SELECT site, role, recipient, command, device, attempts, last_error FROM outbox "
+            "WHERE status IN ('pending', 'sending') AND attempts > 0 ORDER BY attempts DESC LIMIT 20")]
+    db.close()
+    report = {"rows": counts, "oldest_waiting": format_ts(oldest) if oldest else None, "retrying": failing}
+    if args.json:
+        json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+    if oldest:
+        print(f"oldest waiting since {format_ts(oldest)}")
+    for f in failing:
+        who = f["recipient"] or f"{f['command']} → {f['device']}"
+        print(f"  retrying {f['site']} {f['role'] or ''} {who}: {f['attempts']} attempts, last: {f['last_error']}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction, with_config) -> None:
     sp = sub.add_parser("alerts", help="list alerts (open ones unless --all)")
     sp.add_argument("--state-dir", required=True)
@@ -153,6 +214,16 @@ def add_commands(sub: argparse._SubParsersAction, with_config) -> None:
     sp.add_argument("--by", required=True)
     sp.add_argument("--reason", required=True)
     sp.set_defaults(func=cmd_silence)
+
+    sp = with_config(sub.add_parser("routes", help="who each level of each site reaches; unreachable contacts"))
+    sp.add_argument("--site")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_routes)
+
+    sp = sub.add_parser("outbox", help="outbox rows per status and what keeps being retried")
+    sp.add_argument("--state-dir", required=True)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_outbox)
 
     sp = with_config(sub.add_parser("deliver", help="deliver the outbox (messages and device commands) until stopped"))
     sp.add_argument("--state-dir", required=True)

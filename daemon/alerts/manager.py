@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,9 @@ class AlertManager:
     def __init__(self, registry: Registry, db_path: str | Path, *, notify: NotifySettings | None = None,
                  sirens: SirenSettings | None = None, sampling: SamplingSettings | None = None,
                  router: Router | None = None, renderer: Renderer | None = None,
-                 wake: Callable[[], None] | None = None, clock: Callable[[], float] = time.time,
+                 wake: Callable[[], None] | None = None,
+                 express: Callable[[list[outbox.OutCommand]], None] | None = None,
+                 clock: Callable[[], float] = time.time,
                  synchronous: str = "full"):
         self.registry = registry
         self.notify = notify or NotifySettings()
@@ -76,6 +79,11 @@ class AlertManager:
         self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
         self.db = Database(db_path, synchronous, checkpoints=False)
         self.wake = wake or (lambda: None)  # tells an in-process OutboxWorker there is work
+        # hands committed siren commands to an in-process worker's express path: they leave at
+        # once instead of waiting for the journal's write lock (they are in the outbox already)
+        self.express = express
+        self._urgent: list[outbox.OutCommand] = []
+        self._urgent_lock = threading.Lock()
         self.clock = clock
 
     def close(self) -> None:
@@ -94,8 +102,15 @@ class AlertManager:
             raise TypeError(f"AlertManager.handle takes SiteLevelChange or DeviceFault, not {type(event).__name__}")
         with self.db.tx() as db:
             alert_id = fn(db, event)
+        self._dispatch_urgent()
         self.wake()
         return alert_id
+
+    def _dispatch_urgent(self) -> None:
+        with self._urgent_lock:
+            urgent, self._urgent = self._urgent, []
+        if urgent and self.express is not None:
+            self.express(urgent)
 
     def on_reply(self, reply: CommandReply, now: float | None = None) -> None:
         """A device's command reply (from the intake): confirms or fails the command it answers."""
@@ -121,6 +136,10 @@ class AlertManager:
             for row in outbox.unanswered(db, now):
                 status = outbox.settle_command(db, row, False, f"no reply within {row['reply_timeout_s']:g} s", now)
                 self._command_settled(db, row, "published", status, now, "no reply")
+            for row in outbox.unpublishable(db):
+                outbox.mark_reported(db, row["id"], 1)
+                self._command_settled(db, row, "pending", "failed", now,
+                                      f"not published: {row['last_error'] or '?'}")
             self._failing_contacts(db, now)
         self.wake()
 
@@ -162,11 +181,11 @@ class AlertManager:
     # --- reading ------------------------------------------------------------------------------
 
     def alerts(self, open_only: bool = True) -> list[Alert]:
-        with self.db.tx() as db:
+        with self.db.read() as db:
             return store.listing(db, open_only)
 
     def get(self, alert_id: int | str) -> tuple[Alert, list[dict]]:
-        with self.db.tx() as db:
+        with self.db.read() as db:
             aid = parse_alert_id(alert_id)
             return store.get(db, aid), store.history(db, aid)
 
@@ -198,6 +217,8 @@ class AlertManager:
             raised = new > rank(alert.level)
             changes: dict[str, Any] = dict(level=ev.level, level_since=ev.ts, updated_at=ev.ts, reasons=ev.reasons,
                                            forecast_failure_ts=ev.forecast_failure_ts)
+            # repeats of the old level still waiting would now say the wrong thing
+            outbox.cancel_pending(db, alert.id, f"a{alert.id}:%:repeat:%", self.clock())
             if raised:  # a higher level needs a fresh acknowledgement and restarts escalation
                 changes.update(acked_at=None, acked_by=None, acked_via=None, tier=0,
                                max_level=ev.level if new > rank(alert.max_level) else alert.max_level)
@@ -222,8 +243,9 @@ class AlertManager:
         if level in self.planner.siren_levels(site, alert.drill) and (
                 alert.siren_level is None or rank(level) > rank(alert.siren_level)):
             commands = self.planner.siren(alert.id, alert.round, site, level, alert.drill)
-            for c in commands:
-                outbox.enqueue_command(db, c, now)
+            fresh = [c for c in commands if outbox.enqueue_command(db, c, now)]
+            with self._urgent_lock:
+                self._urgent.extend(fresh)
             store.update(db, alert.id, siren_level=level)
             store.audit(db, alert.id, ts, "sirens", None, level=level, devices=sorted({c.device for c in commands}))
         at = self.sampling.accelerate_at
@@ -302,7 +324,7 @@ class AlertManager:
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now,
                                         f"{row['command']}: {detail} after {row['attempts']} attempts",
                                         True, bool(row["drill"])))
-        elif status == "confirmed" and was == "failed":  # it answered after all
+        elif status == "confirmed" and (was == "failed" or row["failing_reported"]):  # it answered after all
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now, f"{row['command']} answered",
                                         False, bool(row["drill"])))
 

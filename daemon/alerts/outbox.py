@@ -144,6 +144,22 @@ def finish_attempt(db: sqlite3.Connection, row: sqlite3.Row, attempt: int, attem
                    (now + backoff_s(attempt, retry), detail[:500], now, row["id"]))
 
 
+def record_express(db: sqlite3.Connection, key: str, ok: bool, detail: str, now: float,
+                   retry: RetrySettings) -> None:
+    """Book a command the express path published straight from memory. If the regular lane or a
+    reply got to the row first, only the attempt is recorded."""
+    row = db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return
+    if row["status"] == "pending":
+        attempt, attempt_id = begin_attempt(db, row, now, row["target"])
+        finish_attempt(db, row, attempt, attempt_id, ok, "express: " + detail, now, retry)
+    else:
+        db.execute("INSERT INTO outbox_attempts (outbox_id, attempt, started, finished, ok, target, detail) "
+                   "VALUES (?,?,?,?,?,?,?)", (row["id"], row["attempts"], now, now, int(ok), row["target"],
+                                              "express: " + detail[:500]))
+
+
 # --- command replies and their absence --------------------------------------------------------
 
 def match_reply(db: sqlite3.Connection, device: str | None, command: str, msgid: str | None) -> sqlite3.Row | None:
@@ -178,11 +194,18 @@ def unanswered(db: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
                       "AND published_at + reply_timeout_s <= ?", (now,)).fetchall()
 
 
+def unpublishable(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Commands the broker has not taken after all their attempts (broker down, refused): still
+    retried, but their failure is reported once."""
+    return db.execute("SELECT * FROM outbox WHERE channel = 'mqtt' AND status IN ('pending', 'sending') "
+                      "AND attempts >= max_attempts AND failing_reported = 0").fetchall()
+
+
 # --- contacts that keep failing ---------------------------------------------------------------
 
 def failing_unreported(db: sqlite3.Connection, threshold: int) -> list[sqlite3.Row]:
-    return db.execute("SELECT * FROM outbox WHERE channel = 'apprise' AND status = 'pending' AND attempts >= ? "
-                      "AND failing_reported = 0", (threshold,)).fetchall()
+    return db.execute("SELECT * FROM outbox WHERE channel = 'apprise' AND status IN ('pending', 'sending') "
+                      "AND attempts >= ? AND failing_reported = 0", (threshold,)).fetchall()
 
 
 def recovered_reported(db: sqlite3.Connection) -> list[sqlite3.Row]:

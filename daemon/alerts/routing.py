@@ -30,7 +30,8 @@ def load_apprise_config(path: str | None) -> list[apprise.plugins.NotifyBase]:
     cfg = apprise.AppriseConfig()
     if not cfg.add(path):
         raise ValueError(f"notify.apprise_config: cannot read {path}")
-    return list(cfg.services())
+    services = getattr(cfg, "services", None) or cfg.servers  # apprise 2.x / 1.x
+    return list(services())
 
 
 def _applies(c: ExtraContact, site: Site) -> bool:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .events import LEVELS
 
 Level = Literal["blue", "yellow", "orange", "red"]
 # registry roles plus the escalation tiers' own roles, which only `notify.contacts` supplies
@@ -96,12 +95,13 @@ class NotifySettings(_Section):
             raise ValueError("fault_roles needs a `default` entry")
         return v
 
-    @model_validator(mode="after")
-    def _every_level(self) -> "NotifySettings":
-        missing = [lv for lv in LEVELS[1:] if lv not in self.levels]
-        if missing:
-            raise ValueError(f"levels: missing {', '.join(missing)}")
-        return self
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels_over_defaults(cls, v: object) -> object:
+        # a configuration names only the levels it changes; the others keep their defaults
+        if isinstance(v, dict):
+            return {**_default_levels(), **v}
+        return v
 
 
 class SiteSirens(_Section):

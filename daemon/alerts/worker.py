@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,10 @@ class OutboxWorker:
         self._db: Database | None = None  # the message lane's, which also keeps the WAL checkpointed
         self._command_db: Database | None = None
         self._pool: ThreadPoolExecutor | None = None
+        # the express path: siren commands handed over in memory right after their commit
+        self._express_q: queue.Queue = queue.Queue()
+        self._express_keys: set[str] = set()  # handed over, not yet booked: the lane must not resend
+        self._express_lock = threading.Lock()
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -63,6 +68,10 @@ class OutboxWorker:
         lanes = ["apprise"] + (["mqtt"] if self.sender is not None else [])
         for lane in lanes:
             t = threading.Thread(target=self._run, args=(lane,), name=f"geowarn-outbox-{lane}", daemon=True)
+            t.start()
+            self._lanes.append(t)
+        if self.sender is not None:
+            t = threading.Thread(target=self._run_express, name="geowarn-outbox-express", daemon=True)
             t.start()
             self._lanes.append(t)
         return self
@@ -85,6 +94,34 @@ class OutboxWorker:
         """Something was queued: look now instead of at the next poll."""
         for ev in self._wake.values():
             ev.set()
+
+    def express(self, commands: list[outbox.OutCommand]) -> None:
+        """Publish these committed commands now, from memory; their rows are booked afterwards.
+        Without a command sender the regular lane of another process delivers them."""
+        if self.sender is None or not commands:
+            return
+        with self._express_lock:
+            self._express_keys.update(c.key for c in commands)
+        for c in commands:
+            self._express_q.put(c)
+        self.wake()
+
+    def _run_express(self) -> None:
+        assert self.sender is not None
+        while not self._stop.is_set():
+            try:
+                c = self._express_q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                ok, detail = self.sender.publish(c.topic, c.payload)
+                with self._lane_db("mqtt").tx() as db:
+                    outbox.record_express(db, c.key, ok, detail, self.clock(), self.retry)
+            except Exception:
+                log.exception("express command %s failed; the regular lane takes it", c.key)
+            finally:
+                with self._express_lock:
+                    self._express_keys.discard(c.key)
 
     def _take_lock(self) -> None:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +154,7 @@ class OutboxWorker:
         return db
 
     def _idle_wait(self, lane: str) -> float:
-        with self._lane_db(lane).tx() as db:
+        with self._lane_db(lane).read() as db:
             nxt = outbox.next_due(db, lane)
         if nxt is None:
             return self.poll_s
@@ -147,6 +184,11 @@ class OutboxWorker:
         assert self.sender is not None
         started = self._claim("mqtt", 50)
         for row, attempt, attempt_id in started:
+            with self._express_lock:
+                expressed = attempt == 1 and row["key"] in self._express_keys
+            if expressed:  # the express path is publishing it right now: once is enough
+                self._finish(row, attempt, attempt_id, True, "published by the express path")
+                continue
             ok, detail = self.sender.publish(row["target"], row["payload"])
             self._finish(row, attempt, attempt_id, ok, detail)
             if not ok:

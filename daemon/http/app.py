@@ -6,6 +6,8 @@ GET  /api/v1/alerts[?all=1]            alerts, newest first
 GET  /api/v1/alerts/{id}               one alert and its audit trail
 POST /api/v1/alerts/{id}/ack           {"by": "name"}: stops repeats and escalation
 POST /api/v1/alerts/{id}/stand-down    {"by": "name", "reason": "..."}: closes it, audited
+POST /api/v1/silences                  {"site"|"device", "fault"?, "until", "by", "reason"}: a
+                                       maintenance window for data-quality alerts (never hazards)
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+
+from geowarn.drivers.base import Invalid
+from geowarn.drivers.timestamps import parse_ts
 
 from ..alerts.manager import AlertManager
 from ..alerts.store import AlertClosed, AlertNotFound
@@ -112,6 +117,22 @@ async def stand_down_alert(request: web.Request) -> web.Response:
                                               str(body.get("reason") or "")).to_json())
 
 
+async def add_silence(request: web.Request) -> web.Response:
+    if (denied := _denied(request, write=True)) is not None:
+        return denied
+    body = await _body(request)
+    mgr = request.app[MANAGER]
+    try:
+        until = parse_ts(body.get("until"))
+        starts = parse_ts(body["starts"]) if body.get("starts") is not None else None
+    except Invalid as e:
+        return _error(400, f"until/starts: {e.detail}")
+    opt = lambda k: str(body[k]) if body.get(k) else None  # noqa: E731
+    return await _call(lambda: {"id": mgr.silence(site=opt("site"), device=opt("device"), fault=opt("fault"),
+                                                  until=until, starts=starts, who=str(body.get("by") or ""),
+                                                  reason=str(body.get("reason") or ""))})
+
+
 def make_app(manager: AlertManager, settings: HttpSettings | None = None,
              environ: Mapping[str, str] | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
@@ -122,4 +143,5 @@ def make_app(manager: AlertManager, settings: HttpSettings | None = None,
     app.router.add_get("/api/v1/alerts/{id}", get_alert)
     app.router.add_post("/api/v1/alerts/{id}/ack", ack_alert)
     app.router.add_post("/api/v1/alerts/{id}/stand-down", stand_down_alert)
+    app.router.add_post("/api/v1/silences", add_silence)
     return app

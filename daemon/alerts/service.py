@@ -1,0 +1,77 @@
+"""Alerts inside the running service, wired once: the lifecycle manager, an in-process outbox
+worker with its MQTT command sender, and a ticker thread. The service feeds it events from the
+core and committed intake batches (for command replies); everything else runs by itself."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from ..config import Config
+from ..intake import Committed
+from .db import journal_path
+from .delivery import AppriseNotifier
+from .events import DeviceFault, SiteLevelChange
+from .manager import AlertManager
+from .sender import CommandSender
+from .worker import OutboxWorker
+
+log = logging.getLogger("geowarn.alerts")
+
+
+class AlertService:
+    def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None, *,
+                 tick_s: float = 1.0, deliver: bool = True):
+        s = config.settings
+        path = journal_path(state_dir)
+        self.tick_s = tick_s
+        self.sender = CommandSender(broker_url, s.intake) if deliver else None
+        # deliver=False: a separate `geowarn deliver` process drains the outbox
+        self.worker = (OutboxWorker(path, notifier=AppriseNotifier(s.notify.apprise_config), sender=self.sender,
+                                    retry=s.notify.retry, synchronous=s.journal.synchronous) if deliver else None)
+        self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
+                                    wake=self.worker.wake if self.worker else None,
+                                    express=self.worker.express if self.worker else None,
+                                    synchronous=s.journal.synchronous)
+        self.http_settings = s.http
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self) -> "AlertService":
+        if self.sender is not None:
+            self.sender.start()
+        if self.worker is not None:
+            self.worker.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-alerts-tick", daemon=True)
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(10)
+        if self.worker is not None:
+            self.worker.stop()
+        if self.sender is not None:
+            self.sender.stop()
+        self.manager.close()
+
+    def handle(self, event: SiteLevelChange | DeviceFault) -> int | None:
+        return self.manager.handle(event)
+
+    def on_committed(self, committed: Committed) -> None:
+        """The intake's sink (or part of it): command replies confirm sirens and sampling changes."""
+        for reply in committed.entry.replies:
+            self.manager.on_reply(reply)
+
+    def http_app(self):
+        from ..http.app import make_app
+        return make_app(self.manager, self.http_settings)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                self.manager.tick(time.time())
+            except Exception:  # one bad tick must not end repeats and escalation for good
+                log.exception("alert tick failed; trying again in %.1f s", self.tick_s)

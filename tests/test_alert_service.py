@@ -1,0 +1,44 @@
+"""AlertService: the wiring the running service uses (manager, in-process worker, command
+sender, ticker), with the real intake feeding replies through `on_committed`."""
+import time
+
+from geowarn.daemon.alerts.events import SiteLevelChange
+from geowarn.daemon.alerts.service import AlertService
+from geowarn.daemon.config import IntakeSettings, load_config
+from geowarn.daemon.intake import Intake
+from geowarn.daemon.journal import Journal
+from geowarn.simulators.alarm_devices import AlarmDevices
+from geowarn.simulators.http_receiver import HttpReceiver
+
+from alert_fixtures import role_of, write_config
+from helpers import wait_until
+
+
+def test_the_service_wiring_sounds_confirms_and_ticks_by_itself(tmp_path, mosquitto):
+    with HttpReceiver() as rx, AlarmDevices(mosquitto.url, silent={"S2-ALARM"}) as devices:
+        cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url,
+                                       sirens={"reply_timeout_s": 0.5, "retries": 0}))
+        svc = AlertService(cfg, tmp_path / "state", mosquitto.url, tick_s=0.1).start()
+        journal = Journal(tmp_path / "state" / "journal.sqlite")
+        intake = Intake(cfg.registry, IntakeSettings(client_id="geowarn-svc-test", batch_wait_ms=2), journal,
+                        broker_url=mosquitto.url, sink=svc.on_committed)
+        intake.start()
+        try:
+            assert intake.wait_connected() and svc.sender.wait_connected()
+            for site in ("S1", "S2"):
+                svc.handle(SiteLevelChange(site, time.time(), "red", "normal", ["切线角 86°"]))
+            rows = lambda: {r[0]: r[1] for r in svc.manager.db.query(  # noqa: E731
+                "SELECT device, status FROM outbox WHERE purpose = 'siren' AND command = 'alarm'")}
+            # S1 answers (confirmed through the intake); S2 stays silent: the ticker fails it
+            assert wait_until(lambda: rows() == {"S1-ALARM": "confirmed", "S2-ALARM": "failed"}, 30), rows()
+            failed = lambda: [r for r in rx.received  # noqa: E731  (S2's monitor reads English)
+                              if "声光报警器未响应" in r.title or "alarm did not respond" in r.title]
+            assert wait_until(lambda: len(failed()) >= 2, 30)
+            failed = failed()
+            assert {role_of(r.path) for r in failed} == {"monitor", "technician"}
+            assert all(r.path.startswith("/S2/") for r in failed)
+            assert len([h for h in devices.heard if h.name == "alarm"]) == 2  # one each: no duplicate sends
+        finally:
+            intake.stop()
+            journal.close()
+            svc.stop()
