@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from geowarn.drivers.base import DeviceStatus, Reading
+from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
 from ..levels.fusion import SiteLevels
@@ -71,6 +72,8 @@ class Core:
                     self.series.device_index(site.id, dev.id, dev.kind)
             self._sync_sites()
             self._grow_devices()
+            # size the windows for the registry's channels once, instead of doubling up to it
+            self._grow(sum(len(KINDS[d.kind].channels) for d in registry.devices if d.kind in KINDS))
 
     # --- interning -----------------------------------------------------------------------
 
