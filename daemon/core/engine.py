@@ -502,7 +502,15 @@ class Core:
                     k = keys.get(int(j)) or journal.series()[int(j)]
                     lookup[int(j)] = self.intern(k.site, k.device, k.kind, k.channel)
             sids = np.array([lookup[int(j)] for j in jids], np.int64)
-            self.process(sids, arr[:, 1], arr[:, 2], emit=False)
+            # one UTC day at a time, as live batches would have come: a storm days back in a
+            # page must not stand as the gauge's level at the end of it
+            ts, vals = arr[:, 1], arr[:, 2]
+            order = np.argsort(ts, kind="stable")
+            sids, ts, vals = sids[order], ts[order], vals[order]
+            day = np.floor(ts / 86400.0)
+            cuts = [0, *(np.flatnonzero(np.diff(day)) + 1).tolist(), len(ts)]
+            for a, b in zip(cuts, cuts[1:]):
+                self.process(sids[a:b], ts[a:b], vals[a:b], emit=False)
             rowid = rows[-1][0]
         return rowid
 
