@@ -33,6 +33,7 @@ from .series import SeriesTable
 
 NSLOT = len(SLOTS)
 RAIN0 = SLOTS.index("rain_1h")
+FUTURE_S = 600.0  # readings stamped further ahead of `now` than this are dropped
 FORECAST_EVERY_S = 3600.0  # a valid forecast is reported at most this often per series
 DEFAULT_INTERVAL_S = 7200
 
@@ -138,7 +139,9 @@ class Core:
 
     def process(self, series_ids: Any, ts: Any, values: Any, now: float | None = None, *,
                 emit: bool = True) -> CoreResult:
-        """Take one batch. With emit=False (warm-up) state is updated and nothing is reported."""
+        """Take one batch. With emit=False (warm-up) state is updated and nothing is reported.
+        `now` (epoch s), when given, drops readings stamped more than 10 minutes ahead of it;
+        they count as stale, like non-finite values and readings not newer than their series."""
         sid = np.asarray(series_ids, np.int64).ravel()
         t = np.asarray(ts, float).ravel()
         v = np.asarray(values, float).ravel()
@@ -151,6 +154,8 @@ class Core:
         if bad.any():
             raise ValueError(f"unknown series id {int(sid[bad][0])}: intern it first")
         keep = np.isfinite(t) & np.isfinite(v)
+        if now is not None:  # a clock far ahead is a broken clock (the intake's screen agrees)
+            keep &= t <= now + FUTURE_S
         order = np.lexsort((t[keep], sid[keep]))
         sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
         same = ~starts_of(sid)
