@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .config import ConfigError, _read_yaml, _validate
-from .levels.names import LEVEL_INDEX, LEVELS
+from .levels.names import LEVEL_INDEX
 
 LevelName = Literal["normal", "blue", "yellow", "orange", "red"]
 RAIN_WINDOWS_H = (1, 3, 6, 12, 24, 72)

@@ -29,6 +29,7 @@ def test_stale_duplicate_and_bad_input():
     r = core.process([sid, sid, sid], [T0, T0, T0 + 60], [1.0, 1.0, np.nan])
     assert (r.readings, r.stale) == (1, 2)
     assert core.process([sid], [T0 - 60], [1.0]).stale == 1  # older than what the series holds
+    assert core.process([sid, sid], [T0 - 60, T0 - 30], [1.0, 1.0]).stale == 2
     with pytest.raises(ValueError, match="differ in length"):
         core.process([sid], [T0, T0 + 1], [1.0])
     with pytest.raises(ValueError, match="unknown series id 7"):

@@ -159,7 +159,8 @@ class Core:
         order = np.lexsort((t[keep], sid[keep]))
         sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
         same = ~starts_of(sid)
-        fresh = np.where(same, t > np.concatenate(([-np.inf], t[:-1])), t > self.win.last_ts[sid])
+        # newer than what the series holds, and not a duplicate within the batch
+        fresh = (t > self.win.last_ts[sid]) & ~(same & (t == np.concatenate(([-np.inf], t[:-1]))))
         res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
         sid, t, v = sid[fresh], t[fresh], v[fresh]
         res.readings = len(sid)
@@ -180,9 +181,9 @@ class Core:
             so, to, vo = sid[other], t[other], v[other]
             self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
         touched = np.unique(sid)
-        changed = self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
+        self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
-        self._fuse(touched, sid, t, changed, res)
+        self._fuse(touched, sid, t, res)
         if not emit:
             return CoreResult(readings=res.readings, stale=res.stale)
         return res
@@ -388,8 +389,7 @@ class Core:
 
     # --- site levels ---------------------------------------------------------------------
 
-    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, changed: np.ndarray,
-              res: CoreResult) -> None:
+    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
         tbl = self.series
         n = len(tbl)
         judged = self.p.judged[:n]

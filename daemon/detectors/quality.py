@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.buffers import Windows
 from ..core.params import Params
-from .stats import rowmedian, theil_sen
+from .stats import rowmedian
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
