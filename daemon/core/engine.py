@@ -59,7 +59,7 @@ class Core:
         self.flat = np.zeros(0, bool)
         self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
         self.strong = np.zeros(0, bool)
-        self.ctx = np.zeros((0, 2))  # tangent v_now, v_ref (units/day) for reasons
+        self.ctx = np.zeros((0, 3))  # v_now, v_ref (units/day), acceleration (units/day²) for reasons
         self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
         # per-device state
         self.dev_seen = np.zeros(0)
@@ -319,7 +319,7 @@ class Core:
             tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
-            self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref
+            self.ctx[d, 0], self.ctx[d, 1], self.ctx[d, 2] = tr.v_now, tr.v_ref, tr.accel
             self.sig_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
@@ -361,7 +361,7 @@ class Core:
         info = self.series.info[sid]
         p = self.p
         ctx = {"change_window_h": float(p.change_win_h[sid]), "rate_window_h": float(p.rate_win_h[sid]),
-               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]),
+               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]), "accel": float(self.ctx[sid, 2]),
                "tf": float(self.fc[sid, 0]) if not math.isnan(self.fc[sid, 0]) else None,
                "r2": float(self.fc[sid, 1]), "sigma": float(self.fc[sid, 2]),
                "duration_h": float(self.ctx[sid, 0])}

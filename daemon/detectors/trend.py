@@ -32,6 +32,7 @@ class Trend:
     value: np.ndarray  # [n, 2]: alpha (deg), remaining time (s)
     threshold: np.ndarray  # [n, 2]: alpha threshold (deg), horizon (s)
     v_now: np.ndarray  # units/day
+    accel: np.ndarray  # units/day², NaN for a still slope
     v_ref: np.ndarray  # units/day used for the angle
     tf: np.ndarray  # predicted failure time (epoch s), NaN when no valid fit
     r2: np.ndarray
@@ -80,6 +81,14 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         state = np.where(steady & ~np.isnan(est), est, state)
         v_ref_state[s] = state
         v_ref[rows] = state
+    # acceleration of a moving slope: the recent half-window's rate against the whole window's
+    # (for a steadily changing velocity they sit W/4 apart in time)
+    accel = np.full(n, np.nan)
+    if moving.any():
+        rows = np.flatnonzero(moving)
+        half = p.vel_win_h[sid[rows]] / 2
+        v_half, _, _ = windowed_rate(win, sid[rows], half, sigma[rows])
+        accel[rows] = (v_half - v_now[rows]) / (p.vel_win_h[sid[rows]] / 4 / 24)
     known = ~np.isnan(v_ref)  # no baseline yet (a new installation): no angle to judge
     v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
     # along the slope's established direction; a reversal (or noise) is no acceleration
@@ -120,7 +129,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
     value[:, INVVEL] = remaining
     thr[:, INVVEL] = threshold_at(level[:, INVVEL], htab)
     strong = (level[:, INVVEL] >= 3) & (r2 >= p.iv_strong_r2[sid])
-    return Trend(level, value, thr, v_now, v_eff, tf, r2, sigma, strong)
+    return Trend(level, value, thr, v_now, accel, v_eff, tf, r2, sigma, strong)
 
 
 def _fit(t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray, win_h: float, smooth_h: float, p: Params,
