@@ -21,6 +21,8 @@ from geowarn.drivers.base import DeviceStatus, Reading
 from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
+from ..detectors.stats import rowmedian
+from ..detectors.threshold import MAD_SCALE
 from ..levels.fusion import SiteLevels
 from ..levels.names import LEVELS
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
@@ -61,6 +63,7 @@ class Core:
         self.strong = np.zeros(0, bool)
         self.ctx = np.zeros((0, 3))  # v_now, v_ref (units/day), acceleration (units/day²) for reasons
         self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
+        self.noise = np.zeros(0)  # per-reading noise per series (robust), for rate significance
         # per-device state
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
@@ -111,6 +114,7 @@ class Core:
         self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
         self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
         self.v_ref = g(self.v_ref, np.nan)
+        self.noise = g(self.noise, np.nan)
         self._cap = cap
 
     def _sync_sites(self) -> None:
@@ -263,6 +267,7 @@ class Core:
                         f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
         jumps = self._jumps(seq, seq_t, acc, series, H, res)
         seq -= jumps
+        self._noise(series, np.where(acc, seq, np.nan))
         self.offset[series] += jumps[:, -1]
         # the previous batch's suspects: accepted ones join the windows late, spikes stay out
         np_ = len(rows_p)
@@ -279,6 +284,16 @@ class Core:
         acc_p = j.accept[:np_]
         win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
                      np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
+
+    def _noise(self, series: np.ndarray, usable: np.ndarray) -> None:
+        """Per-reading noise of each series from the usable readings in view: the scaled MAD
+        of successive differences (differences cancel any trend; /√2 undoes differencing)."""
+        d = np.diff(usable, axis=1)
+        enough = np.sum(~np.isnan(d), axis=1) >= 8
+        if enough.any():
+            d = d[enough]
+            med = rowmedian(d)
+            self.noise[series[enough]] = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
                res: CoreResult) -> np.ndarray:
@@ -314,7 +329,7 @@ class Core:
         old = self.ser_level[touched].copy()
         d = touched[(p.role[touched] == DEFORM) & p.judged[touched]]
         if len(d):
-            sigma = threshold.noise_scale(self.win, d)
+            sigma = self.noise[d]
             th = threshold.evaluate(self.win, p, d, sigma)
             tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
