@@ -66,9 +66,9 @@ def test_voight_creep_warns_early_and_forecasts_failure(seed):
     # the spikes were caught and raised nothing
     assert [f.fault for f in r["faults"]] and {f.fault for f in r["faults"]} == {"spike"}
     # over the last 20 % of the time to failure the forecast is within ±10 % of the time left
-    # (down to 6 h before failure; see docs/backtest.md for the last hours)
+    # (down to 2 h before failure; see docs/backtest.md for the last hours)
     T = tf - onset
-    late = [(ts, f) for ts, s, f, r2, sg in r["forecasts"] if 6 * 3600 <= tf - ts <= 0.2 * T]
+    late = [(ts, f) for ts, s, f, r2, sg in r["forecasts"] if 2 * 3600 <= tf - ts <= 0.2 * T]
     assert len(late) > 100
     err = np.array([abs(f - tf) / (tf - ts) for ts, f in late])
     assert err.max() <= 0.10, err.max()

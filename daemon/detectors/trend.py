@@ -116,6 +116,18 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         with np.errstate(invalid="ignore", divide="ignore"):
             xm = np.where(cnt > 0, ssum / cnt, np.nan)
         f, fr2, sg = _fit(tm, xm, cnt, win_h, smooth_h, p, s)
+        # within half a smoothing span of the forecast failure the blocks are too coarse to
+        # follow: refit the recent days with a quarter of the span (velocities are high then,
+        # and with accelerated sampling the data dense)
+        near = np.flatnonzero(f - t_now[rows] < smooth_h / 2 * 3600)
+        if len(near) and smooth_h >= 8:
+            short = min(win_h, 4 * smooth_h)
+            k = tm.shape[1] - int(short + smooth_h / 4)
+            f2, r22, sg2 = _fit(tm[near, k:], xm[near, k:], cnt[near, k:], short, smooth_h / 4, p, s[near])
+            # only dense (accelerated) sampling, two readings an hour or more, can carry it
+            dense = cnt[near, -24:].sum(axis=1) >= 48
+            ok2 = ~np.isnan(f2) & dense
+            f[near[ok2]], fr2[near[ok2]], sg[near[ok2]] = f2[ok2], r22[ok2], sg2[ok2]
         tf[rows], r2[rows], sigma[rows] = f, fr2, sg
     # tangent red stands only with a valid inverse-velocity fit (rule red_needs_forecast)
     unconfirmed = (level[:, TANGENT] == 4) & p.tan_red_iv[sid] & np.isnan(tf)
