@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .config import ConfigError, _read_yaml, _validate
-from .levels.names import LEVEL_INDEX, LEVELS
+from .levels.names import LEVEL_INDEX
 
 LevelName = Literal["normal", "blue", "yellow", "orange", "red"]
 RAIN_WINDOWS_H = (1, 3, 6, 12, 24, 72)
@@ -155,6 +155,9 @@ class KindRule(_R):
     quality: QualityRule = QualityRule()
 
 
+_EMPTY_KIND = KindRule()  # a kind without rules: quality defaults only
+
+
 class SiteRule(_R):
     corroboration: bool = True
     single_max: LevelName = "yellow"  # the highest level one instrument alone may set
@@ -215,7 +218,7 @@ class Rules:
         key = (kind, site, device)
         if key not in self._cache:
             raw = self._raw_kinds.get(kind, {})
-            rule = self.kinds.get(kind, KindRule())
+            rule = self.kinds.get(kind) or _EMPTY_KIND
             for ov in [*self.kind_overrides.get(site, {}).get(kind, []), *self.device_overrides.get(device, [])]:
                 raw = deep_merge(raw, ov.doc)
                 rule = _checked(KindRule, raw, ov)

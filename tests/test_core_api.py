@@ -29,11 +29,14 @@ def test_stale_duplicate_and_bad_input():
     r = core.process([sid, sid, sid], [T0, T0, T0 + 60], [1.0, 1.0, np.nan])
     assert (r.readings, r.stale) == (1, 2)
     assert core.process([sid], [T0 - 60], [1.0]).stale == 1  # older than what the series holds
+    assert core.process([sid, sid], [T0 - 60, T0 - 30], [1.0, 1.0]).stale == 2
     with pytest.raises(ValueError, match="differ in length"):
         core.process([sid], [T0, T0 + 1], [1.0])
     with pytest.raises(ValueError, match="unknown series id 7"):
         core.process([7], [T0], [1.0])
     assert core.process([], [], []).readings == 0
+    r = core.process([sid, sid], [T0 + 120, T0 + 7200], [1.0, 1.0], now=T0 + 180)
+    assert (r.readings, r.stale) == (1, 1)  # an hour ahead of the clock: dropped
 
 
 def test_thirty_calm_days_of_the_network_stay_calm():

@@ -42,3 +42,18 @@ def test_warm_rebuilds_state_silently(tmp_path):
         j.write(Entry(readings=nxt))
         assert warm.process_readings(nxt).level_changes == []
         assert warm.warm(j, after=last) > last  # a cursor: only what came after
+
+
+def test_an_old_storm_in_a_long_page_is_not_a_current_level(tmp_path):
+    reg = registry(("S1", [("r1", "rain")]))
+    storm = [(Reading("r1", "rain", "mm", T0 + i * 600.0, 10.0), "S1") for i in range(6)]  # 60 mm: orange 1 h
+    dry = [(Reading("r1", "rain", "mm", T0 + 2 * 86400 + i * 3600.0, 0.0), "S1") for i in range(30)]
+    live = Core(reg)
+    live.process_readings(storm)
+    for r in dry:
+        live.process_readings([r])
+    with Journal(tmp_path / "j.sqlite", "normal") as j:
+        j.write(Entry(readings=storm + dry))
+        warm = Core(reg)
+        warm.warm(j)  # one page holds it all
+    assert live.site_levels() == warm.site_levels() == {"S1": "normal"}

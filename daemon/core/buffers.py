@@ -199,7 +199,11 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     size = ssum.shape[1]
     flat = sid * size + b % size
     # per slot: the newest bin number wins the slot; sort once, then sum runs with reduceat
-    order = np.lexsort((b, flat))
+    # readings come grouped by series in time order, so slots are usually sorted already
+    if len(flat) < 2 or (np.all(flat[1:] >= flat[:-1]) and np.all((flat[1:] > flat[:-1]) | (b[1:] >= b[:-1]))):
+        order = np.arange(len(flat))
+    else:
+        order = np.lexsort((b, flat))
     fs, bs = flat[order], b[order]
     start = starts_of(fs)
     end = np.append(start[1:], True)

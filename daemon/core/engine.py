@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from geowarn.drivers.base import DeviceStatus, Reading
+from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
+from ..detectors.stats import rowmedian
+from ..detectors.threshold import MAD_SCALE
 from ..levels.fusion import SiteLevels
 from ..levels.names import LEVELS
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
@@ -32,6 +35,7 @@ from .series import SeriesTable
 
 NSLOT = len(SLOTS)
 RAIN0 = SLOTS.index("rain_1h")
+FUTURE_S = 600.0  # readings stamped further ahead of `now` than this are dropped
 FORECAST_EVERY_S = 3600.0  # a valid forecast is reported at most this often per series
 DEFAULT_INTERVAL_S = 7200
 
@@ -57,8 +61,9 @@ class Core:
         self.flat = np.zeros(0, bool)
         self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
         self.strong = np.zeros(0, bool)
-        self.ctx = np.zeros((0, 2))  # tangent v_now, v_ref (units/day) for reasons
+        self.ctx = np.zeros((0, 3))  # v_now, v_ref (units/day), acceleration (units/day²) for reasons
         self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
+        self.noise = np.zeros(0)  # per-reading noise per series (robust), for rate significance
         # per-device state
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
@@ -71,6 +76,8 @@ class Core:
                     self.series.device_index(site.id, dev.id, dev.kind)
             self._sync_sites()
             self._grow_devices()
+            # size the windows for the registry's channels once, instead of doubling up to it
+            self._grow(sum(len(KINDS[d.kind].channels) for d in registry.devices if d.kind in KINDS))
 
     # --- interning -----------------------------------------------------------------------
 
@@ -107,6 +114,7 @@ class Core:
         self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
         self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
         self.v_ref = g(self.v_ref, np.nan)
+        self.noise = g(self.noise, np.nan)
         self._cap = cap
 
     def _sync_sites(self) -> None:
@@ -135,7 +143,9 @@ class Core:
 
     def process(self, series_ids: Any, ts: Any, values: Any, now: float | None = None, *,
                 emit: bool = True) -> CoreResult:
-        """Take one batch. With emit=False (warm-up) state is updated and nothing is reported."""
+        """Take one batch. With emit=False (warm-up) state is updated and nothing is reported.
+        `now` (epoch s), when given, drops readings stamped more than 10 minutes ahead of it;
+        they count as stale, like non-finite values and readings not newer than their series."""
         sid = np.asarray(series_ids, np.int64).ravel()
         t = np.asarray(ts, float).ravel()
         v = np.asarray(values, float).ravel()
@@ -148,10 +158,13 @@ class Core:
         if bad.any():
             raise ValueError(f"unknown series id {int(sid[bad][0])}: intern it first")
         keep = np.isfinite(t) & np.isfinite(v)
+        if now is not None:  # a clock far ahead is a broken clock (the intake's screen agrees)
+            keep &= t <= now + FUTURE_S
         order = np.lexsort((t[keep], sid[keep]))
         sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
         same = ~starts_of(sid)
-        fresh = np.where(same, t > np.concatenate(([-np.inf], t[:-1])), t > self.win.last_ts[sid])
+        # newer than what the series holds, and not a duplicate within the batch
+        fresh = (t > self.win.last_ts[sid]) & ~(same & (t == np.concatenate(([-np.inf], t[:-1]))))
         res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
         sid, t, v = sid[fresh], t[fresh], v[fresh]
         res.readings = len(sid)
@@ -172,9 +185,9 @@ class Core:
             so, to, vo = sid[other], t[other], v[other]
             self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
         touched = np.unique(sid)
-        changed = self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
+        self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
-        self._fuse(touched, sid, t, changed, res)
+        self._fuse(touched, sid, t, res)
         if not emit:
             return CoreResult(readings=res.readings, stale=res.stale)
         return res
@@ -254,6 +267,7 @@ class Core:
                         f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
         jumps = self._jumps(seq, seq_t, acc, series, H, res)
         seq -= jumps
+        self._noise(series, np.where(acc, seq, np.nan))
         self.offset[series] += jumps[:, -1]
         # the previous batch's suspects: accepted ones join the windows late, spikes stay out
         np_ = len(rows_p)
@@ -270,6 +284,16 @@ class Core:
         acc_p = j.accept[:np_]
         win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
                      np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
+
+    def _noise(self, series: np.ndarray, usable: np.ndarray) -> None:
+        """Per-reading noise of each series from the usable readings in view: the scaled MAD
+        of successive differences (differences cancel any trend; /√2 undoes differencing)."""
+        d = np.diff(usable, axis=1)
+        enough = np.sum(~np.isnan(d), axis=1) >= 8
+        if enough.any():
+            d = d[enough]
+            med = rowmedian(d)
+            self.noise[series[enough]] = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
                res: CoreResult) -> np.ndarray:
@@ -305,12 +329,12 @@ class Core:
         old = self.ser_level[touched].copy()
         d = touched[(p.role[touched] == DEFORM) & p.judged[touched]]
         if len(d):
-            sigma = threshold.noise_scale(self.win, d)
+            sigma = self.noise[d]
             th = threshold.evaluate(self.win, p, d, sigma)
             tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
             self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
             self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
-            self.ctx[d, 0], self.ctx[d, 1] = tr.v_now, tr.v_ref
+            self.ctx[d, 0], self.ctx[d, 1], self.ctx[d, 2] = tr.v_now, tr.v_ref, tr.accel
             self.sig_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
@@ -352,7 +376,7 @@ class Core:
         info = self.series.info[sid]
         p = self.p
         ctx = {"change_window_h": float(p.change_win_h[sid]), "rate_window_h": float(p.rate_win_h[sid]),
-               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]),
+               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]), "accel": float(self.ctx[sid, 2]),
                "tf": float(self.fc[sid, 0]) if not math.isnan(self.fc[sid, 0]) else None,
                "r2": float(self.fc[sid, 1]), "sigma": float(self.fc[sid, 2]),
                "duration_h": float(self.ctx[sid, 0])}
@@ -380,8 +404,7 @@ class Core:
 
     # --- site levels ---------------------------------------------------------------------
 
-    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, changed: np.ndarray,
-              res: CoreResult) -> None:
+    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
         tbl = self.series
         n = len(tbl)
         judged = self.p.judged[:n]
@@ -499,7 +522,15 @@ class Core:
                     k = keys.get(int(j)) or journal.series()[int(j)]
                     lookup[int(j)] = self.intern(k.site, k.device, k.kind, k.channel)
             sids = np.array([lookup[int(j)] for j in jids], np.int64)
-            self.process(sids, arr[:, 1], arr[:, 2], emit=False)
+            # one UTC day at a time, as live batches would have come: a storm days back in a
+            # page must not stand as the gauge's level at the end of it
+            ts, vals = arr[:, 1], arr[:, 2]
+            order = np.argsort(ts, kind="stable")
+            sids, ts, vals = sids[order], ts[order], vals[order]
+            day = np.floor(ts / 86400.0)
+            cuts = [0, *(np.flatnonzero(np.diff(day)) + 1).tolist(), len(ts)]
+            for a, b in zip(cuts, cuts[1:]):
+                self.process(sids[a:b], ts[a:b], vals[a:b], emit=False)
             rowid = rows[-1][0]
         return rowid
 

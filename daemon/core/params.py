@@ -32,6 +32,7 @@ class Params:
 
     def __init__(self) -> None:
         self.cap = 0
+        self._rows: dict[tuple, tuple[KindRule, dict]] = {}  # the rule is kept so its id stays unique
         for name, (dt, fill) in self._cols_1d.items():
             setattr(self, name, np.zeros(0, dt))
         for name in self._cols_tab:
@@ -55,6 +56,22 @@ class Params:
                    for name in (*self._cols_1d, *self._cols_tab, "rain_tab", "id_mask"))
 
     def set(self, sid: int, kind: str, channel: str, rule: KindRule) -> None:
+        """Compile the rule for one series. Rules resolve to shared objects, so a row is
+        compiled once per (kind, channel, rule) and copied for every further series."""
+        self.ensure(sid + 1)
+        key = (kind, channel, id(rule))
+        row = self._rows.get(key)
+        if row is None:
+            scratch = Params()
+            scratch._compile(0, kind, channel, rule)
+            row = self._rows[key] = (rule, {n: getattr(scratch, n)[0].copy() for n in self._names()})
+        for name, value in row[1].items():
+            getattr(self, name)[sid] = value
+
+    def _names(self) -> tuple[str, ...]:
+        return (*self._cols_1d, *self._cols_tab, "rain_tab", "id_mask")
+
+    def _compile(self, sid: int, kind: str, channel: str, rule: KindRule) -> None:
         self.ensure(sid + 1)
         judged = channel in rule.channels
         role = RAIN_TOTAL if kind == "rain" and channel == "total" else RAIN_MM if kind == "rain" else \

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.buffers import Windows
 from ..core.params import Params
-from .stats import rowmedian, theil_sen
+from .stats import rowmedian
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
@@ -40,9 +41,10 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     trailing median lags a steady trend by w/2 samples while the MAD of a trending window is
     about w/4 samples' worth, so with k >= 2 a trend alone is never suspect."""
     W = int(w.max())
-    idx = col[:, None] - W + np.arange(W)[None, :]
-    win = np.where((idx >= 0) & (np.arange(W)[None, :] >= (W - w)[:, None]),
-                   seq[row[:, None], np.clip(idx, 0, None)], np.nan)
+    # windows as views of the rows (callers keep at least W cells before every judged cell)
+    win = sliding_window_view(seq, W, axis=1)[row, col - W]
+    if (w != W).any():  # rules with shorter windows: blank their older cells
+        win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
     med = rowmedian(win)
     tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
     x = seq[row, col]

@@ -16,6 +16,7 @@ from ..rules import RAIN_WINDOWS_H
 from .stats import level_of, threshold_at
 
 RAIN_BIN_S = 600.0
+_STEPS = np.arange(1, 5, dtype=np.int8)
 WIN_BINS = np.array([int(h * 3600 / RAIN_BIN_S) for h in RAIN_WINDOWS_H])
 NW = len(RAIN_WINDOWS_H)
 ANTECEDENT, ID = NW, NW + 1  # slots after the windows
@@ -56,8 +57,9 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
 
     s = series[grp]
     lev = np.zeros((len(ts), NW + 2), np.int8)
-    for j in range(NW):
-        lev[:, j] = level_of(tot[:, j], p.rain_tab[s, j])
+    with np.errstate(invalid="ignore"):  # every window at once: [readings, windows, levels]
+        hit = tot[:, :, None] >= p.rain_tab[s]
+    lev[:, :NW] = (hit * _STEPS).max(axis=2)
     hours = np.array(RAIN_WINDOWS_H, float)
     id_mm = p.id_a[s, None] * hours[None, :] ** (1.0 - p.id_b[s, None])  # a·D^-b mm/h over D hours
     ratio = np.where(p.id_mask[s], np.nan_to_num(tot / id_mm), 0.0)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
-from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
+from .stats import block_means, level_of, theil_sen, threshold_at
 
 MAD_SCALE = 1.4826
 SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
@@ -81,17 +81,8 @@ def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np
     return rate, se, readings
 
 
-def noise_scale(win: Windows, sid: np.ndarray, k: int = 64) -> np.ndarray:
-    """Per-reading noise of each series: scaled MAD of successive differences of its recent
-    usable readings (differences cancel any trend; /√2 undoes the differencing)."""
-    _, v, _ = win.raw_last(sid, k)
-    d = np.diff(v, axis=1)
-    med = rowmedian(d)
-    return MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
-
-
 def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Judged:
-    """sigma: each series' per-reading noise (noise_scale)."""
+    """sigma: each series' per-reading noise (the core keeps it from the readings it judges)."""
     n = len(sid)
     level = np.zeros((n, 3), np.int8)
     value = np.full((n, 3), np.nan)
@@ -124,7 +115,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     raw_rate = (rate.copy(), se)
     # too few points, or a rate the scatter could produce, is no rate: a network judges
     # thousands of windows a day, so "significant" must mean many standard errors
-    rate[(npts < p.rate_min[sid]) | (np.abs(rate) < SIGNIFICANCE * se)] = np.nan
+    rate[(npts < p.rate_min[sid]) | ~(np.abs(rate) >= SIGNIFICANCE * se)] = np.nan
     tab = p.rate_tab[sid]
     value[:, RATE] = np.abs(rate)
     level[:, RATE] = level_of(value[:, RATE], tab)

@@ -32,6 +32,7 @@ class Trend:
     value: np.ndarray  # [n, 2]: alpha (deg), remaining time (s)
     threshold: np.ndarray  # [n, 2]: alpha threshold (deg), horizon (s)
     v_now: np.ndarray  # units/day
+    accel: np.ndarray  # units/day², NaN for a still slope
     v_ref: np.ndarray  # units/day used for the angle
     tf: np.ndarray  # predicted failure time (epoch s), NaN when no valid fit
     r2: np.ndarray
@@ -80,6 +81,14 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         state = np.where(steady & ~np.isnan(est), est, state)
         v_ref_state[s] = state
         v_ref[rows] = state
+    # acceleration of a moving slope: the recent half-window's rate against the whole window's
+    # (for a steadily changing velocity they sit W/4 apart in time)
+    accel = np.full(n, np.nan)
+    if moving.any():
+        rows = np.flatnonzero(moving)
+        half = p.vel_win_h[sid[rows]] / 2
+        v_half, _, _ = windowed_rate(win, sid[rows], half, sigma[rows])
+        accel[rows] = (v_half - v_now[rows]) / (p.vel_win_h[sid[rows]] / 4 / 24)
     known = ~np.isnan(v_ref)  # no baseline yet (a new installation): no angle to judge
     v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
     # along the slope's established direction; a reversal (or noise) is no acceleration
@@ -107,6 +116,18 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         with np.errstate(invalid="ignore", divide="ignore"):
             xm = np.where(cnt > 0, ssum / cnt, np.nan)
         f, fr2, sg = _fit(tm, xm, cnt, win_h, smooth_h, p, s)
+        # within half a smoothing span of the forecast failure the blocks are too coarse to
+        # follow: refit the recent days with a quarter of the span (velocities are high then,
+        # and with accelerated sampling the data dense)
+        near = np.flatnonzero(f - t_now[rows] < smooth_h / 2 * 3600)
+        if len(near) and smooth_h >= 8:
+            short = min(win_h, 4 * smooth_h)
+            k = tm.shape[1] - int(short + smooth_h / 4)
+            f2, r22, sg2 = _fit(tm[near, k:], xm[near, k:], cnt[near, k:], short, smooth_h / 4, p, s[near])
+            # only dense (accelerated) sampling, two readings an hour or more, can carry it
+            dense = cnt[near, -24:].sum(axis=1) >= 48
+            ok2 = ~np.isnan(f2) & dense
+            f[near[ok2]], fr2[near[ok2]], sg[near[ok2]] = f2[ok2], r22[ok2], sg2[ok2]
         tf[rows], r2[rows], sigma[rows] = f, fr2, sg
     # tangent red stands only with a valid inverse-velocity fit (rule red_needs_forecast)
     unconfirmed = (level[:, TANGENT] == 4) & p.tan_red_iv[sid] & np.isnan(tf)
@@ -120,7 +141,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
     value[:, INVVEL] = remaining
     thr[:, INVVEL] = threshold_at(level[:, INVVEL], htab)
     strong = (level[:, INVVEL] >= 3) & (r2 >= p.iv_strong_r2[sid])
-    return Trend(level, value, thr, v_now, v_eff, tf, r2, sigma, strong)
+    return Trend(level, value, thr, v_now, accel, v_eff, tf, r2, sigma, strong)
 
 
 def _fit(t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray, win_h: float, smooth_h: float, p: Params,

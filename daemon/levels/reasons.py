@@ -38,10 +38,12 @@ def describe(slot: int, kind: str, device: str, channel: str, level: int, value:
         return (f"{who_zh} {h:g} h 速率 {_n(value)} {unit}/d {cmp_zh} {unit}/d",
                 f"{who_en} {h:g} h rate {_n(value)} {unit}/day {cmp_en} {unit}/day")
     if name == "tangent":
-        v, v0 = ctx.get("v_now", float("nan")), ctx.get("v_ref", float("nan"))
-        return (f"{who_zh} 改进切线角 {value:.1f}° {cmp_zh}°（速率 {_n(v)} {unit}/d，等速阶段 {_n(v0)} {unit}/d）",
+        v, v0, a = ctx.get("v_now", float("nan")), ctx.get("v_ref", float("nan")), ctx.get("accel", float("nan"))
+        acc_zh = f"，加速度 {_n(a)} {unit}/d²" if a == a else ""
+        acc_en = f", acceleration {_n(a)} {unit}/day²" if a == a else ""
+        return (f"{who_zh} 改进切线角 {value:.1f}° {cmp_zh}°（速率 {_n(v)} {unit}/d，等速阶段 {_n(v0)} {unit}/d{acc_zh}）",
                 f"{who_en} improved tangent angle {value:.1f}° {cmp_en}° (v {_n(v)} {unit}/day, "
-                f"constant-velocity v {_n(v0)} {unit}/day)")
+                f"constant-velocity v {_n(v0)} {unit}/day{acc_en})")
     if name == "inverse_velocity":
         tf, r2, sg = ctx.get("tf"), ctx.get("r2", float("nan")), ctx.get("sigma", float("nan"))
         h = value / 3600.0
