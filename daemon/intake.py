@@ -8,6 +8,7 @@ our memory.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import sqlite3
@@ -49,6 +50,9 @@ class Committed:
     written: Written
 
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 @dataclass
 class IntakeStats:
     messages: int = 0
@@ -59,6 +63,11 @@ class IntakeStats:
     batches: int = 0
     journal_errors: int = 0
     quarantine: Counter = field(default_factory=Counter)
+    readings_by_kind: Counter = field(default_factory=Counter)
+    last_seen_by_site: dict[str, float] = field(default_factory=dict)  # newest reading's own time
+    # receipt → commit, cumulative per bucket of LATENCY_BUCKETS (+Inf last), and the sum
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
     connected: bool = False
     last_message: float | None = None
     last_commit: float | None = None
@@ -253,6 +262,11 @@ class Intake:
     def _count(self, entry: Entry, written: Written) -> None:
         s = self.stats
         s.readings += written.new_readings
+        seen = s.last_seen_by_site
+        for r, site in entry.readings:
+            s.readings_by_kind[r.kind] += 1
+            if r.ts > seen.get(site, 0.0):
+                seen[site] = r.ts
         s.duplicates += len(entry.readings) - written.new_readings
         s.statuses += len(entry.statuses)
         s.replies += len(entry.replies)
@@ -264,6 +278,12 @@ class Intake:
             log.warning("quarantined %s from %s: %s", q.rejection.reason, q.topic, q.rejection.detail)
 
     def _acknowledge(self, batch: list[Message]) -> None:
+        now = time.time()
+        s = self.stats
+        for m in batch:
+            delay = now - m.received
+            s.latency_sum += delay
+            s.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, delay)] += 1
         gen = self._generation
         for m in batch:
             if m.qos > 0 and m.generation == gen:

@@ -12,9 +12,14 @@ import threading
 import time
 from pathlib import Path
 
+from .alerts.service import AlertService
+from .bridge import lifecycle_events
 from .config import Config, ConfigError, load_config
+from .core.engine import Core
+from .core.results import CoreResult
 from .intake import Committed, Intake
 from .journal import Journal
+from .rules import rules_for_config
 from .sdnotify import Notifier
 
 log = logging.getLogger("geowarn.service")
@@ -26,14 +31,23 @@ PRUNE_EVERY_S = 3600.0
 
 class Service:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None,
-                 config_path: str | None = None, notifier: Notifier | None = None):
+                 config_path: str | None = None, notifier: Notifier | None = None, drill: bool = False,
+                 http: bool = True):
         self.config = config
         self.config_path = config_path
         self.state_dir = Path(state_dir)
         self.broker_url = broker_url
         self.notifier = notifier or Notifier()
+        self.drill = drill  # every alert and message of a drill run is tagged 【演练】/DRILL
         self.started = time.time()
         self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
+        self.core = Core(config.registry, rules_for_config(config))
+        self.alerts = AlertService(config, self.state_dir, broker_url)
+        self.http = None
+        if http:
+            from .http.server import HttpServer
+
+            self.http = HttpServer(self, config.settings.http)
         self.intake = Intake(config.registry, config.settings.intake, self.journal, sink=self._on_committed,
                              broker_url=broker_url)
         self._stop = threading.Event()
@@ -46,10 +60,27 @@ class Service:
     # --- stages ------------------------------------------------------------------------------
 
     def _on_committed(self, committed: Committed) -> None:
-        """Called in the intake's writer thread right after a batch is committed."""
+        """Called in the intake's writer thread right after a batch is committed: the fast path
+        from a reading to a siren command runs here, without a hop through another thread."""
+        entry = committed.entry
+        with self._lock:
+            result = self.core.process_readings(entry.readings) if entry.readings else CoreResult()
+            for status in entry.statuses:
+                result.extend(self.core.observe_status(status))
+            self._judge(result)
+        self.alerts.on_committed(committed)
+
+    def _judge(self, result: CoreResult) -> None:
+        for event in lifecycle_events(result, self.drill):
+            try:
+                self.alerts.handle(event)
+            except Exception:  # one bad event must not stop the others
+                log.exception("alert lifecycle failed on %s", event)
 
     def _tick(self, now: float) -> None:
-        """Time-driven work: deadman checks, repeats, escalation, journal retention."""
+        """Time-driven work: deadman checks (the alert service ticks its own repeats and
+        escalation), journal retention."""
+        self._judge(self.core.tick(now))
         if now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
             self._prune()
@@ -76,6 +107,13 @@ class Service:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        # windows warm from the journal before anything is judged; what they held was already reported
+        t0 = time.monotonic()
+        last = self.core.warm(self.journal)
+        log.info("detector windows warmed from the journal up to row %d in %.1f s", last, time.monotonic() - t0)
+        self.alerts.start()
+        if self.http is not None:
+            self.http.start()
         self.intake.start()
         if self.exporter is not None:
             self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
@@ -93,6 +131,9 @@ class Service:
         self.intake.stop()  # commits and acknowledges what it holds
         if self._ticker is not None:
             self._ticker.join(5)
+        if self.http is not None:
+            self.http.stop()
+        self.alerts.stop()  # in-flight deliveries finish or stay in the outbox
         if self.exporter is not None:
             if self._exporter_thread is not None:
                 self._exporter_thread.join(10)
@@ -134,12 +175,14 @@ class Service:
         """Re-read configuration; an invalid one is refused and the old one keeps running."""
         try:
             new = load_config(self.config_path)
+            rules = rules_for_config(new)
         except ConfigError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             return False
         with self._lock:
             self.config = new
             self.intake.set_registry(new.registry)
+            self.core.reconfigure(new.registry, rules)  # windows and levels are kept
         log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
         return True
 

@@ -27,14 +27,15 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
     return predicate()
 
 
-def wait_subscribed(state_dir, registry, broker_url: str, marker_ts: float) -> None:
+def wait_subscribed(state_dir, registry, broker_url: str, marker_ts: float, device_id: str | None = None) -> None:
     """Publish a marker reading until a service journals it: proves connection and subscription
     (a persistent session only queues for us once it exists). Adds exactly one reading."""
     from geowarn.drivers.formats.native import Format as Native
     from geowarn.simulators.publisher import Publisher
 
-    dev = next(d for d in registry.devices if d.kind == "pressure")
-    topic, payload = Native(registry).encode_readings(dev, marker_ts, {"kpa": 1.0})
+    dev = registry.device(device_id) if device_id else next(d for d in registry.devices if d.kind == "pressure")
+    values = {"kpa": 1.0} if dev.kind == "pressure" else {"width": 1.0}
+    topic, payload = Native(registry).encode_readings(dev, marker_ts, values)
     with Publisher(broker_url, "marker", clean=True) as pub:
         for _ in range(200):
             pub.publish(topic, payload)

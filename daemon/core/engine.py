@@ -97,6 +97,15 @@ class Core:
                     self.p.judged[other if channel == "mm" else sid] = False
         return sid
 
+    def reconfigure(self, registry: Registry | None, rules: Rules) -> None:
+        """A reloaded configuration: new rules apply to every series and site from now on;
+        windows, detector state and site levels are kept."""
+        self.registry, self.rules = registry, rules
+        for sid, info in enumerate(self.series.info):
+            self.p.set(sid, info.kind, info.channel, rules.for_device(info.kind, info.site, info.device))
+        for i, site in enumerate(self.series.sites):
+            self.sites.set_rule(i, rules.for_site(site))
+
     def _grow(self, n: int) -> None:
         self.win.ensure(n)
         self.p.ensure(n)

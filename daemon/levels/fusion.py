@@ -51,10 +51,14 @@ class SiteLevels:
                          "hold_s", "hold_red_s"):
                 setattr(self, name, grown(getattr(self, name), cap, 0))
         self.level[i], self.below_since[i] = 0, np.nan
+        self.set_rule(i, rule)
+        self.n += 1
+
+    def set_rule(self, i: int, rule: SiteRule) -> None:
+        """(Re)apply a site's rule; its level and hold timer stay as they are."""
         self.corroboration[i], self.strong_ok[i] = rule.corroboration, rule.strong_forecast_corroborates
         self.single_max[i], self.corroborate_min[i] = rule.single_max_i, rule.corroborate_min_i
         self.hold_s[i], self.hold_red_s[i] = rule.hold_h * 3600.0, rule.hold_red_h * 3600.0
-        self.n += 1
 
     def candidates(self, dev_level: np.ndarray, dev_site: np.ndarray, site_strong: np.ndarray):
         """Candidate level per site, its uncapped top, and whether it was capped."""

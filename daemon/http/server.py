@@ -1,0 +1,85 @@
+"""The service's HTTP server: the alert API plus /healthz and /metrics, on its own thread and
+event loop so that nothing on the intake's path waits for a slow client."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from .settings import HttpSettings
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+log = logging.getLogger("geowarn.http")
+
+
+class HttpServer:
+    def __init__(self, service: "Service", settings: HttpSettings):
+        self.service = service
+        self.settings = settings
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    def app(self) -> web.Application:
+        app = self.service.alerts.http_app()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        state, reasons = self.service.health()
+        return web.Response(text=json.dumps({"status": state, "reasons": reasons}, ensure_ascii=False),
+                            content_type="application/json", status=503 if state == "failing" else 200)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        from ..metrics import render
+
+        body = await asyncio.get_running_loop().run_in_executor(None, render, self.service)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    def start(self) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        async def serve() -> None:
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            await site.start()
+            self.port = self._runner.addresses[0][1]
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(serve())
+            except BaseException as e:  # e.g. the port is taken
+                errors.append(e)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="geowarn-http", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            log.error("HTTP server could not start on %s:%s: %s", self.settings.host, self.settings.port, errors[0])
+        else:
+            log.info("HTTP on http://%s:%s", self.settings.host, self.port)
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = None

@@ -1,0 +1,92 @@
+"""/metrics: the service's state in Prometheus text format, gathered at scrape time from the
+stages that own it (intake counters, core levels, the journal's alert and outbox tables)."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from .intake import LATENCY_BUCKETS
+from .levels.names import LEVELS
+
+if TYPE_CHECKING:
+    from .service import Service
+
+
+class ServiceCollector:
+    def __init__(self, service: "Service"):
+        self.service = service
+
+    def collect(self):
+        svc = self.service
+        s = svc.intake.stats
+        m = CounterMetricFamily("geowarn_readings", "Readings committed to the journal", labels=["kind"])
+        for kind, n in sorted(s.readings_by_kind.items()):
+            m.add_metric([kind], n)
+        yield m
+        m = CounterMetricFamily("geowarn_quarantine", "Frames and readings quarantined", labels=["reason"])
+        for reason, n in sorted(s.quarantine.items()):
+            m.add_metric([reason], n)
+        yield m
+        now = time.time()
+        m = GaugeMetricFamily("geowarn_site_last_seen_age_seconds", "Age of the newest reading per site",
+                              labels=["site"])
+        for site, ts in sorted(s.last_seen_by_site.items()):
+            m.add_metric([site], now - ts)
+        yield m
+        m = GaugeMetricFamily("geowarn_site_level", "Site warning level: 0 normal, 1 blue … 4 red", labels=["site"])
+        for site, level in sorted(svc.core.site_levels().items()):
+            m.add_metric([site], LEVELS.index(level))
+        yield m
+        buckets, acc = [], 0
+        for bound, n in zip((*LATENCY_BUCKETS, float("inf")), s.latency_counts):
+            acc += n
+            buckets.append((str(bound) if bound != float("inf") else "+Inf", acc))
+        yield HistogramMetricFamily("geowarn_intake_latency_seconds", "Message receipt to journal commit",
+                                    buckets=buckets, sum_value=s.latency_sum)
+        yield GaugeMetricFamily("geowarn_broker_connected", "1 while connected to the broker",
+                                value=1 if s.connected else 0)
+        yield GaugeMetricFamily("geowarn_intake_queued", "Messages received, not yet committed", value=svc.intake.queued)
+        yield from self._journal_tables()
+        if svc.exporter is not None:
+            m = GaugeMetricFamily("geowarn_export_backlog_rows", "Journal rows not yet in InfluxDB", labels=["stream"])
+            for stream, n in sorted(svc.exporter.backlog().items()):
+                m.add_metric([stream], n)
+            yield m
+
+    def _journal_tables(self):
+        db = sqlite3.connect(f"file:{self.service.journal.path}?mode=ro", uri=True, timeout=5)
+        try:
+            open_alerts = db.execute("SELECT kind, COALESCE(level, ''), COUNT(*) FROM alerts "
+                                     "WHERE status = 'open' GROUP BY 1, 2").fetchall()
+            outbox = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
+            results = db.execute("SELECT o.channel, a.ok, COUNT(*) FROM outbox_attempts a "
+                                 "JOIN outbox o ON o.id = a.outbox_id WHERE a.finished IS NOT NULL "
+                                 "GROUP BY 1, 2").fetchall()
+        except sqlite3.OperationalError:  # tables not created yet
+            open_alerts, outbox, results = [], [], []
+        finally:
+            db.close()
+        m = GaugeMetricFamily("geowarn_open_alerts", "Open alerts", labels=["kind", "level"])
+        for kind, level, n in open_alerts:
+            m.add_metric([kind, level], n)
+        yield m
+        m = GaugeMetricFamily("geowarn_outbox", "Outbox rows by status (pending, failed: the depth)",
+                              labels=["status"])
+        for status, n in outbox:
+            m.add_metric([status], n)
+        yield m
+        m = CounterMetricFamily("geowarn_notifications", "Delivery attempts by channel and result",
+                                labels=["channel", "result"])
+        for channel, ok, n in results:
+            m.add_metric([channel, "ok" if ok else "failed"], n)
+        yield m
+
+
+def render(service: "Service") -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(service))
+    return generate_latest(registry)
