@@ -99,7 +99,10 @@ def test_a_slope_going_red_sounds_the_siren_and_reaches_people(chain, mosquitto)
 def test_after_a_restart_the_windows_are_warm_and_nothing_is_notified_again(tmp_path, mosquitto, monkeypatch):
     monkeypatch.setenv("GEOWARN_HTTP_TOKEN", TOKEN)
     rx = HttpReceiver().start()
-    cfg_path = write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url, http={"port": 0})
+    # repeats are time-driven and legitimate; here only the restart may not notify anyone again
+    cfg_path = write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url, http={"port": 0},
+                            notify={"levels": {"red": {"roles": ["monitor", "duty_officer", "official", "household"],
+                                                       "repeat_s": 30 * 86400}}})
     cfg = load_config(cfg_path)
     with AlarmDevices(mosquitto.url) as alarms:
         svc = Service(cfg, tmp_path / "state", mosquitto.url)
