@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--since", help="RFC 3339 or epoch seconds")
     sp.add_argument("--site")
     sp.set_defaults(func=cmd_export)
+
+    from geowarn.simulators.cli import add_parser as add_simulate  # the simulator owns its options
+
+    add_simulate(sub, with_config)
     return p
 
 

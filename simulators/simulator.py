@@ -18,26 +18,21 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import threading
-import time
-from collections import Counter
 
 from geowarn.daemon.registry import Registry
 
 from .clock import SimClock
 from .commands import SUBSCRIPTIONS, BadCommand, Command, encode_reply, parse_command
-from .events import EventBus, SimEvent
 from .fleet import Emission, Fleet
-from .publisher import Publisher
+from .runner import HOUR, PacedRunner
 from .scenario import Scenario
 from .wire import Wire
 
 log = logging.getLogger("geowarn.simulators")
-HOUR = 3600.0
 DEFAULT_BACKFILL_H = 24.0  # an open-ended fast run starts this far back, then runs in real time
 
 
-class Simulator:
+class Simulator(PacedRunner):
     def __init__(self, registry: Registry, broker_url: str, scenario: Scenario | None = None,
                  speed: float | None = None, duration_h: float | None = None, seed: int | None = None,
                  clock: SimClock | None = None, client_id: str = "geowarn-sim", force_protocol: str | None = None):
@@ -47,17 +42,10 @@ class Simulator:
         # scenarios end on their own; a bare network runs until stopped (None)
         self.duration_h = duration_h if duration_h is not None else (scenario.duration_h if scenario else None)
         span_h = self.duration_h if self.duration_h is not None else (DEFAULT_BACKFILL_H if self.speed > 1 else 0.0)
-        self.clock = clock or SimClock.for_run(span_h * HOUR, self.speed)
+        super().__init__(broker_url, clock or SimClock.for_run(span_h * HOUR, self.speed), client_id)
         self.fleet = Fleet(registry, self.clock.start, scenario, seed)
         self.wire = Wire(registry, force_protocol)
-        self.events = EventBus()
-        self.counts: Counter = Counter()  # readings, statuses, commands, replies
-        self._publisher = Publisher(broker_url, client_id)
         self._commands: queue.Queue[Command] = queue.Queue()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
 
     # --- what a driver sees ---------------------------------------------------------------------
 
@@ -78,70 +66,20 @@ class Simulator:
         """Simulated epoch seconds of a scenario's `*_h` instant."""
         return self.clock.start + hours * HOUR
 
-    # --- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> "Simulator":
-        self._connect()
-        self._thread = threading.Thread(target=self._guarded_run, name="geowarn-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def run(self) -> None:
-        """Run in this thread until the end of the duration or `stop()`."""
-        self._connect()
-        try:
-            self._loop()
-        finally:
-            self._disconnect()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self.join(timeout)
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    def __enter__(self) -> "Simulator":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    # --- the loop -----------------------------------------------------------------------------------
 
     def _connect(self) -> None:
         client = self._publisher.client
         client.on_message = self._on_message
-        prev = self._publisher._on_connect
+        on_connect = self._publisher._on_connect
 
-        def on_connect(c, userdata, flags, reason_code, properties):
-            prev(c, userdata, flags, reason_code, properties)
-            if not reason_code.is_failure:
+        def subscribe_too(c, userdata, flags, reason_code, properties):
+            on_connect(c, userdata, flags, reason_code, properties)
+            if not reason_code.is_failure:  # again after every reconnect
                 c.subscribe([(t, 1) for t in SUBSCRIPTIONS])
 
-        client.on_connect = on_connect
-        self._publisher.connect()
-
-    def _disconnect(self) -> None:
-        self._publisher.flush(60)
-        self._publisher.close()
-
-    def _guarded_run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as e:  # recorded for the driver; the thread must not die silently
-            self.error = e
-            log.exception("simulator stopped by an error")
-        finally:
-            self._disconnect()
-
-    # --- the loop -----------------------------------------------------------------------------------
-
-    def _emit(self, kind: str, ts: float, **kw) -> None:
-        self.events.emit(SimEvent(kind, ts, time.time(), **kw))
+        client.on_connect = subscribe_too
+        super()._connect()
 
     def _loop(self) -> None:
         marks = list(self.fleet.marks)
@@ -149,7 +87,7 @@ class Simulator:
         end = self.end_ts
         self._emit("started", self.clock.start, detail={"speed": self.speed, "duration_h": self.duration_h,
                                                         "scenario": self.scenario.name if self.scenario else None})
-        while not self._stop.is_set():
+        while not self.stopping:
             self._handle_commands()
             nxt = self.fleet.next_time()
             target = min(t for t in (nxt, next_hour, marks[0].ts if marks else None, end) if t is not None)
@@ -162,13 +100,11 @@ class Simulator:
             for e in self.fleet.due(min(now, end) if end is not None else now):
                 self._publish(e)
             if now >= next_hour:
-                self._emit("hour", next_hour, detail={"hour": round((next_hour - self.clock.start) / HOUR),
-                                                      **dict(self.counts)})
+                self._hour(next_hour)
                 next_hour += HOUR
             if end is not None and now >= end:
                 break
-        self._publisher.flush(60)
-        self._emit("finished", self.clock.now(), detail=dict(self.counts))
+        self._finish()
 
     def _publish(self, e: Emission) -> None:
         if e.what == "reading":
@@ -197,13 +133,14 @@ class Simulator:
                 return
             now = self.clock.now()
             dev = self.registry.device(cmd.device)
+            site = dev.site if dev else None
             self.counts["commands"] += 1
-            self._emit("command", now, site=dev.site if dev else None, device=cmd.device,
+            self._emit("command", now, site=site, device=cmd.device,
                        detail={"cmd": cmd.name, "params": cmd.params, "msgid": cmd.msgid})
             result = self.fleet.command(cmd.device, cmd.name, cmd.params, now)
             if dev is not None and result.ok is not None:
                 self._publisher.publish(*encode_reply(dev, cmd, result.ok, self.wire.protocol(dev)))
                 self.counts["replies"] += 1
-            self._emit("reply", now, site=dev.site if dev else None, device=cmd.device,
+            self._emit("reply", now, site=site, device=cmd.device,
                        detail={"cmd": cmd.name, "msgid": cmd.msgid, "note": result.note,
                                "result": "none" if result.ok is None else ("succ" if result.ok else "fail")})
