@@ -22,6 +22,7 @@ from pathlib import Path
 from geowarn.daemon.config import ConfigError
 from geowarn.daemon.registry import Device, Registry
 from geowarn.drivers.base import Invalid
+from geowarn.drivers.screen import screen
 from geowarn.drivers.timestamps import parse_ts
 
 from .clock import SimClock
@@ -91,8 +92,10 @@ def read_frames(path: str | Path, registry: Registry, wire: Wire | None = None) 
                     raise bad(line, f"value {raw_value!r} is not finite")
                 if (kind, channel) in DERIVED:
                     continue
-                key = (dev_id, ts)
-                groups.setdefault(key, (line, dev, {}))[2][channel] = value
+                first_line, _, values = groups.setdefault((dev_id, ts), (line, dev, {}))
+                if channel in values:
+                    raise bad(line, f"{dev_id} {channel} at {raw_ts} appears twice (first on line {first_line})")
+                values[channel] = value
         except UnicodeDecodeError as e:
             raise bad(rows.line_num + 1, f"not UTF-8: {e.reason}") from None
         except csv.Error as e:
@@ -113,8 +116,10 @@ def _check(fr: Frame, wire: Wire, bad) -> None:
         raise bad(fr.line, f"{fr.device.kind} {fr.device.id} at {fr.ts:.0f}: incomplete reading "
                            f"({', '.join(sorted(fr.values))}; missing {e})") from None
     decoded = fmt.decode(topic, payload)
-    if decoded.rejections:
-        raise bad(fr.line, decoded.rejections[0].detail)
+    _, rejected = screen(decoded.readings, wire.registry, now=math.inf)  # time is the replay's business
+    problems = decoded.rejections + rejected
+    if problems:
+        raise bad(fr.line, problems[0].detail)
     if not decoded.readings:
         raise bad(fr.line, f"{fr.device.id}: no channel of {sorted(fr.values)} is one a {fr.device.kind} sends")
 

@@ -15,6 +15,7 @@ from geowarn.drivers.timestamps import format_ts
 
 class Wire:
     def __init__(self, registry: Registry, force_protocol: str | None = None):
+        self.registry = registry
         self.formats = {name: cls(registry) for name, cls in format_classes().items()}
         self.force = force_protocol
 
