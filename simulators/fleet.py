@@ -75,13 +75,14 @@ class _Device:
 
 class Fleet:
     def __init__(self, registry: Registry, start: float, scenario: Scenario | None = None, seed: int | None = None,
-                 statuses: bool = True, noise: bool = True):
+                 statuses: bool = True, noise: bool = True, horizon_h: float | None = None):
         self.registry = registry
         self.start = start
         self.scenario = scenario
         seed = seed if seed is not None else (scenario.seed if scenario else 1)
         rnd = random.Random(seed)
-        horizon = scenario.duration_h if scenario else 24 * 30
+        # how far ahead the weather is made; an open-ended run gets a year of showers
+        horizon = horizon_h or (scenario.duration_h if scenario else 24 * 366)
         self.weather = Weather(registry, start, scenario.storms if scenario else (),
                                scenario.background_rain if scenario else True, seed, horizon)
         accel = {a.site: a for a in (scenario.accelerations if scenario else ())}

@@ -43,7 +43,7 @@ class Simulator(PacedRunner):
         self.duration_h = duration_h if duration_h is not None else (scenario.duration_h if scenario else None)
         span_h = self.duration_h if self.duration_h is not None else (DEFAULT_BACKFILL_H if self.speed > 1 else 0.0)
         super().__init__(broker_url, clock or SimClock.for_run(span_h * HOUR, self.speed), client_id)
-        self.fleet = Fleet(registry, self.clock.start, scenario, seed)
+        self.fleet = Fleet(registry, self.clock.start, scenario, seed, horizon_h=self.duration_h)
         self.wire = Wire(registry, force_protocol)
         self._commands: queue.Queue[Command] = queue.Queue()
 

@@ -22,12 +22,12 @@ class Weather:
                  background: bool = True, seed: int = 1, horizon_h: float = 24 * 30):
         self.start = start
         self._hourly: dict[str, dict[int, float]] = defaultdict(dict)  # site -> hour index -> mm
-        rnd = random.Random(f"weather-{seed}")
         by_county: dict[str, list[str]] = defaultdict(list)
         for s in registry.sites:
             by_county[s.county].append(s.id)
         if background:
             for county, sites in sorted(by_county.items()):
+                rnd = random.Random(f"showers-{seed}-{county}")  # a longer horizon only adds days
                 for day in range(int(math.ceil(horizon_h / 24))):
                     if rnd.random() < SHOWER_CHANCE:
                         hours = rnd.randint(2, 5)
@@ -37,6 +37,7 @@ class Weather:
                             k = rnd.uniform(0.5, 1.0)
                             for h in range(hours):
                                 self._add(site, first + h, k * total * _bell(h, hours))
+        rnd = random.Random(f"storms-{seed}")
         for storm in storms:
             targets = list(storm.sites) + [s.id for s in registry.sites if storm.county and s.county == storm.county]
             amounts = storm.hourly_mm if storm.hourly_mm is not None else _bell_amounts(storm.total_mm, storm.duration_h)
