@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from geowarn.daemon.registry import Device
 
-SUBSCRIPTIONS = ("$creq/+/cmd", "geowarn/v1/+/+/cmd")
+SUBSCRIPTIONS = {"national": "$creq/+/cmd", "native": "geowarn/v1/+/+/cmd"}
 NATIVE_PREFIX = "geowarn/v1/"
 
 

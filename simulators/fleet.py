@@ -26,6 +26,7 @@ DAY = 86400.0
 DEFORMATION = ("gnss", "crack", "tilt", "pressure", "accel")  # destroyed when their slope fails
 SILENT_KINDS = ("alarm", "video")  # status and command replies only
 MODES = {0: "normal", 1: "normal", 2: "emergency"}
+DESTROYED_MM = 3000.0  # slope movement that tears out any instrument (α < 2 diverges before t_f)
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,11 @@ class Fleet:
     def _sends(self, d: _Device, ts: float) -> bool:
         if any(f.type == "offline" and f.active(self._h(ts)) for f in d.faults):
             return False
-        failed = self.failures.get(d.device.site)
-        return not (failed is not None and ts >= failed and d.device.kind in DEFORMATION)
+        if d.device.kind not in DEFORMATION:
+            return True
+        motion = self.motions[d.device.site]
+        # the slope has failed, or moved beyond what any instrument on it survives
+        return not (motion.failed(ts) or motion.displacement(ts) > DESTROYED_MM)
 
     def _h(self, ts: float) -> float:
         return (ts - self.start) / HOUR

@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from geowarn.daemon.config import ConfigError, _read_yaml, _validate
+from geowarn.daemon.config import ConfigError, _line_of, _read_yaml, _validate, place
 from geowarn.daemon.registry import ROLES, Registry
+from geowarn.drivers.kinds import KINDS
 
 LEVELS = ("normal", "blue", "yellow", "orange", "red")
 Level = Literal["normal", "blue", "yellow", "orange", "red"]
@@ -190,45 +191,46 @@ def load_scenario(name_or_path: str | Path, registry: Registry | None = None) ->
 
 
 def check_references(scenario: Scenario, registry: Registry, source: str = "", node=None) -> None:
-    """Every site, county and device the scenario names exists in the registry."""
+    """Every site, county, device and channel the scenario names exists in the registry."""
     sites = {s.id for s in registry.sites}
     counties = {s.county for s in registry.sites}
 
-    def fail(key: str, problem: str):
-        raise ConfigError(source or scenario.name, key, problem, _key_line(node, key.split(".")[0].split("[")[0]))
+    def fail(loc: list, problem: str):
+        raise ConfigError(source or scenario.name, place(loc), problem,
+                          _line_of(node.root if node is not None else None, loc))
 
     for i, s in enumerate(scenario.storms):
-        for site in s.sites:
+        for j, site in enumerate(s.sites):
             if site not in sites:
-                fail(f"storms[{i}].sites", f"site {site!r} is not in the registry")
+                fail(["storms", i, "sites", j], f"site {site!r} is not in the registry")
         if s.county and s.county not in counties:
-            fail(f"storms[{i}].county", f"county {s.county!r} is not in the registry")
+            fail(["storms", i, "county"], f"county {s.county!r} is not in the registry")
     for i, a in enumerate(scenario.accelerations):
         if a.site not in sites:
-            fail(f"accelerations[{i}].site", f"site {a.site!r} is not in the registry")
+            fail(["accelerations", i, "site"], f"site {a.site!r} is not in the registry")
     for i, f in enumerate(scenario.faults):
         dev = registry.device(f.device)
         if dev is None:
-            fail(f"faults[{i}].device", f"device {f.device!r} is not in the registry")
+            fail(["faults", i, "device"], f"device {f.device!r} is not in the registry")
         if f.type == "broken_siren" and dev.kind != "alarm":
-            fail(f"faults[{i}].type", f"broken_siren needs an alarm device, {f.device} is {dev.kind}")
+            fail(["faults", i, "type"], f"broken_siren needs an alarm device, {f.device} is a {dev.kind}")
+        known = KINDS[dev.kind].channels if dev.kind in KINDS else {}
+        for j, ch in enumerate(f.channels):
+            if ch not in known:
+                fail(["faults", i, "channels", j], f"a {dev.kind} has no channel {ch!r}; it has {', '.join(known)}")
     e = scenario.expect
-    for key, ids in (("expect.levels", e.levels), ("expect.notified", e.notified),
-                     ("expect.not_notified", e.not_notified), ("expect.accelerated_sites", e.accelerated_sites)):
+    for key, ids in (("levels", e.levels), ("notified", e.notified), ("not_notified", e.not_notified),
+                     ("accelerated_sites", e.accelerated_sites)):
         for site in ids:
             if site not in sites:
-                fail(key, f"site {site!r} is not in the registry")
-    for key, ids in (("expect.device_faults", [d.device for d in e.device_faults]), ("expect.sirens", e.sirens)):
-        for dev in ids:
-            if registry.device(dev) is None:
-                fail(key, f"device {dev!r} is not in the registry")
+                fail(["expect", key, site], f"site {site!r} is not in the registry")
+    for i, d in enumerate(e.device_faults):
+        if registry.device(d.device) is None:
+            fail(["expect", "device_faults", i, "device"], f"device {d.device!r} is not in the registry")
+    for dev in e.sirens:
+        if getattr(registry.device(dev), "kind", None) != "alarm":
+            fail(["expect", "sirens", dev], f"device {dev!r} is not an alarm of the registry")
 
 
 def _key_line(node, key: str) -> int | None:
-    root = node.root if node is not None else None
-    if root is None or not hasattr(root, "value") or not isinstance(root.value, list):
-        return None
-    for k, v in root.value:
-        if getattr(k, "value", None) == key:
-            return k.start_mark.line + 1
-    return None
+    return _line_of(node.root if node is not None else None, [key])

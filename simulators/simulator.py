@@ -72,11 +72,12 @@ class Simulator(PacedRunner):
         client = self._publisher.client
         client.on_message = self._on_message
         on_connect = self._publisher._on_connect
+        protocols = sorted({self.wire.protocol(d) for d in self.registry.devices})  # amqtt refuses $-topics
 
         def subscribe_too(c, userdata, flags, reason_code, properties):
             on_connect(c, userdata, flags, reason_code, properties)
             if not reason_code.is_failure:  # again after every reconnect
-                c.subscribe([(t, 1) for t in SUBSCRIPTIONS])
+                c.subscribe([(SUBSCRIPTIONS[p], 1) for p in protocols])
 
         client.on_connect = subscribe_too
         super()._connect()

@@ -63,7 +63,11 @@ expect:
      "storms[0]", "hourly_mm or total_mm"),
     ("name: x\ntitle: t\nduration_h: [10\n", ":4", "invalid YAML"),
     ("name: x\ntitle: t\nduration_h: 10\nexpect: {}\nfaults:\n  - {device: '999', type: offline}\n",
-     "faults[0].device", "not in the registry"),
+     ":6: faults[0].device", "not in the registry"),
+    ("name: x\ntitle: t\nduration_h: 10\nexpect: {}\nfaults:\n  - device: '430321010001'\n    type: jump\n"
+     "    magnitude: 3\n    channels: [dx, dq]\n", ":9: faults[0].channels[1]", "a gnss has no channel 'dq'"),
+    ("name: x\ntitle: t\nduration_h: 10\nexpect:\n  sirens:\n    '430321020001': succ\n",
+     ":6: expect.sirens.430321020001", "is not an alarm"),
     ("name: x\ntitle: t\nduration_h: 10\nexpect: {sirens: {'430321020001': succ}, bogus: 1}\n", "expect.bogus",
      "Extra inputs"),
     ("name: y\ntitle: t\nduration_h: 10\nexpect: {}\n", "name", "must match the file name"),

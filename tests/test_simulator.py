@@ -44,8 +44,10 @@ def send(mosquitto, registry, device, name, params, msgid, protocol="national"):
         assert pub.flush()
 
 
-def test_a_simulated_day_of_the_whole_network_is_accepted_in_full(intake, registry, mosquitto):
-    sim = Simulator(registry, mosquitto.url, speed=math.inf, duration_h=24)
+@pytest.mark.parametrize("protocol", ["national", "native"])
+def test_a_simulated_day_of_the_whole_network_is_accepted_in_full(intake, registry, mosquitto, protocol):
+    sim = Simulator(registry, mosquitto.url, speed=math.inf, duration_h=24,
+                    force_protocol=None if protocol == "national" else "native")
     sim.start()
     assert sim.join(120) and sim.error is None
     sent = sim.counts["readings"] + sim.counts["statuses"]
@@ -153,3 +155,32 @@ def test_a_siren_that_answers_fail_and_commands_it_cannot_do(intake, registry, m
         sim.stop()
     assert sorted(replies(intake.journal)) == sorted([(broken.id, "alarm", 0, "x1"), (crack.id, "alarm", 0, "x2"),
                                                       (crack.id, "reboot", 0, "x3")])
+
+
+def test_the_simulator_runs_on_the_embedded_broker_in_native_json(registry, tmp_path):
+    """What `make demo` has where Mosquitto is not installed: amqtt, MQTT 3.1.1, no $-topics."""
+    from geowarn.simulators.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        journal = Journal(tmp_path / "journal.sqlite", "normal")
+        svc = Intake(registry, IntakeSettings(client_id="geowarn-emb", protocol="3.1.1", batch_wait_ms=5), journal,
+                     broker_url=broker.url)
+        svc.start()
+        try:
+            assert svc.wait_connected()
+            time.sleep(0.3)
+            sim = Simulator(registry, broker.url, speed=7200, duration_h=24, force_protocol="native")
+            sim.start()
+            alarm = next(d for d in registry.devices if d.kind == "alarm")
+            assert sim.events.wait("hour", 30)
+            send(broker, registry, alarm, "alarm", {"type": "L1_LF", "level": 0}, "emb-1", "native")
+            assert sim.events.wait("reply", 30)
+            sim.stop()
+            assert sim.error is None
+            sent = sim.counts["readings"] + sim.counts["statuses"] + sim.counts["replies"]
+            assert wait_until(lambda: svc.stats.messages >= sent, timeout=30)
+        finally:
+            svc.stop()
+        assert svc.stats.quarantine == {} and svc.stats.readings > 0
+        assert replies(journal) == [(alarm.id, "alarm", 1, "emb-1")]
+        journal.close()
