@@ -8,7 +8,7 @@ import pytest
 
 from geowarn.daemon.config import ConfigError
 from geowarn.simulators.fleet import Fleet
-from geowarn.simulators.scenario import LEVELS, list_scenarios, load_scenario, scenarios_dir
+from geowarn.simulators.scenario import LEVELS, list_scenarios, load_scenario
 
 START = 1_790_000_000.0
 HOUR = 3600.0

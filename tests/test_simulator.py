@@ -17,18 +17,6 @@ from geowarn.simulators.simulator import Simulator
 from helpers import wait_until
 
 
-@pytest.fixture
-def intake(mosquitto, registry, tmp_path):
-    journal = Journal(tmp_path / "state" / "journal.sqlite", "normal")
-    svc = Intake(registry, IntakeSettings(client_id="geowarn-test", batch_wait_ms=5), journal, broker_url=mosquitto.url)
-    svc.start()
-    assert svc.wait_connected()
-    time.sleep(0.2)  # subscriptions in place
-    yield svc
-    svc.stop()
-    journal.close()
-
-
 def device_times(journal, device_id, channel):
     return [ts for ts, _, dev, _, ch, _ in journal.export_rows() if dev == device_id and ch == channel]
 
