@@ -16,7 +16,6 @@ simulated timestamps; `sim.failure_times` gives each failing site's t_f on that 
 from __future__ import annotations
 
 import logging
-import math
 import queue
 
 from geowarn.daemon.registry import Registry
@@ -94,7 +93,7 @@ class Simulator(PacedRunner):
             target = min(t for t in (nxt, next_hour, marks[0].ts if marks else None, end) if t is not None)
             if not self.clock.advance_to(target, self._stop, self._wake):
                 continue  # a command arrived, or stop
-            now = self.clock.now() if math.isfinite(self.speed) else target
+            now = self.clock.now()  # at or past target (speed may have changed: sim.clock.set_speed)
             while marks and marks[0].ts <= now:
                 m = marks.pop(0)
                 self._emit(m.kind, m.ts, site=m.site, device=m.device, detail=m.detail)
