@@ -18,7 +18,7 @@ from geowarn.daemon.registry import Device, Registry
 from .instruments import Instrument, RainGauge, thermal
 from .motion import SlopeMotion
 from .power import Battery
-from .scenario import Fault, Scenario
+from .scenario import Acceleration, Fault, Scenario
 from .weather import Weather
 
 HOUR = 3600.0
@@ -87,14 +87,7 @@ class Fleet:
         self.weather = Weather(registry, start, scenario.storms if scenario else (),
                                scenario.background_rain if scenario else True, seed, horizon)
         accel = {a.site: a for a in (scenario.accelerations if scenario else ())}
-        self.motions: dict[str, SlopeMotion] = {}
-        for s in registry.sites:
-            a = accel.get(s.id)
-            if a:
-                self.motions[s.id] = SlopeMotion(start, a.creep_mm_per_day, start + a.onset_h * HOUR,
-                                                 start + a.failure_h * HOUR, a.alpha)
-            else:  # a quiet slope: a few hundredths of a mm a day
-                self.motions[s.id] = SlopeMotion(start, rnd.uniform(0.005, 0.03))
+        self.motions: dict[str, SlopeMotion] = {s.id: self._motion(accel.get(s.id), rnd) for s in registry.sites}
         self.failures: dict[str, float] = {s: m.failure for s, m in self.motions.items() if m.failure is not None}
         faults: dict[str, list[Fault]] = {}
         for f in (scenario.faults if scenario else ()):
@@ -103,25 +96,33 @@ class Fleet:
         self._heap: list[tuple[float, int, str, str, int]] = []
         self._seq = 0
         for dev in registry.devices:
-            a = accel.get(dev.site)
-            inst = None
-            if dev.kind not in SILENT_KINDS and dev.kind != "rain":
-                geometry = {k: getattr(a, k) for k in ("azimuth_deg", "dip_deg", "crack_gain", "tilt_deg_per_mm",
-                                                       "pressure_kpa_per_mm")} if a else {}
-                inst = Instrument(dev.kind, self.motions[dev.site], random.Random(f"{seed}-{dev.id}"),
-                                  noise=noise, **geometry)
-            gauge = RainGauge(counter_mm=round(rnd.uniform(0, 3000), 1)) if dev.kind == "rain" else None
-            d = _Device(dev, inst, gauge, Battery(rnd.uniform(85, 100), start), faults.get(dev.id, []),
-                        dev.interval_s, dev.accelerated_interval_s)
-            self._devices[dev.id] = d
-            if dev.kind == "rain":  # gauges report on the clock, so hourly sums line up with the rain
-                step = min(dev.interval_s, dev.accelerated_interval_s)
-                self._push(start + step * rnd.randrange(max(1, dev.interval_s // step)), dev.id, "reading", 0)
-            elif dev.kind not in SILENT_KINDS:
-                self._push(start + rnd.uniform(0, dev.interval_s), dev.id, "reading", d.generation)
-            if statuses:
-                self._push(start + rnd.uniform(0, DAY), dev.id, "status", -1)  # status never rescheduled
+            self._add(dev, accel.get(dev.site), faults.get(dev.id, []), rnd, seed, noise, statuses)
         self.marks: list[Mark] = sorted(self._scenario_marks(), key=lambda m: m.ts)
+
+    def _motion(self, a: Acceleration | None, rnd: random.Random) -> SlopeMotion:
+        if a is None:  # a quiet slope: a few hundredths of a mm a day
+            return SlopeMotion(self.start, rnd.uniform(0.005, 0.03))
+        return SlopeMotion(self.start, a.creep_mm_per_day, self.start + a.onset_h * HOUR,
+                           self.start + a.failure_h * HOUR, a.alpha)
+
+    def _add(self, dev: Device, a: Acceleration | None, faults: list[Fault], rnd: random.Random, seed: int,
+             noise: bool, statuses: bool) -> None:
+        inst = None
+        if dev.kind not in SILENT_KINDS and dev.kind != "rain":
+            gains = {k: getattr(a, k) for k in ("azimuth_deg", "dip_deg", "crack_gain", "tilt_deg_per_mm",
+                                                "pressure_kpa_per_mm")} if a else {}
+            inst = Instrument(dev.kind, self.motions[dev.site], random.Random(f"{seed}-{dev.id}"), noise=noise, **gains)
+        gauge = RainGauge(counter_mm=round(rnd.uniform(0, 3000), 1)) if dev.kind == "rain" else None
+        d = _Device(dev, inst, gauge, Battery(rnd.uniform(85, 100), self.start), faults,
+                    dev.interval_s, dev.accelerated_interval_s)
+        self._devices[dev.id] = d
+        if dev.kind == "rain":  # gauges report on the clock, so hourly sums line up with the rain
+            step = min(dev.interval_s, dev.accelerated_interval_s)
+            self._push(self.start + step * rnd.randrange(max(1, dev.interval_s // step)), dev.id, "reading", 0)
+        elif dev.kind not in SILENT_KINDS:
+            self._push(self.start + rnd.uniform(0, dev.interval_s), dev.id, "reading", 0)
+        if statuses:  # daily; generation -1: a status is never superseded
+            self._push(self.start + rnd.uniform(0, DAY), dev.id, "status", -1)
 
     # --- schedule ---------------------------------------------------------------------------
 
