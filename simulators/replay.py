@@ -137,7 +137,6 @@ class Replayer(PacedRunner):
         super().__init__(broker_url, SimClock(first + shift, speed), client_id)
         self.shift = shift  # added to every timestamp
         self.frames = frames
-        self.speed = speed
         self.wire = Wire(registry, force_protocol)
 
     def _loop(self) -> None:

@@ -60,6 +60,10 @@ class PacedRunner:
         return True
 
     @property
+    def speed(self) -> float:
+        return self.clock.speed
+
+    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 

@@ -37,11 +37,11 @@ class Simulator(PacedRunner):
                  clock: SimClock | None = None, client_id: str = "geowarn-sim", force_protocol: str | None = None):
         self.registry = registry
         self.scenario = scenario
-        self.speed = speed if speed is not None else (scenario.speed if scenario else 1.0)
+        speed = speed if speed is not None else (scenario.speed if scenario else 1.0)
         # scenarios end on their own; a bare network runs until stopped (None)
         self.duration_h = duration_h if duration_h is not None else (scenario.duration_h if scenario else None)
-        span_h = self.duration_h if self.duration_h is not None else (DEFAULT_BACKFILL_H if self.speed > 1 else 0.0)
-        super().__init__(broker_url, clock or SimClock.for_run(span_h * HOUR, self.speed), client_id)
+        span_h = self.duration_h if self.duration_h is not None else (DEFAULT_BACKFILL_H if speed > 1 else 0.0)
+        super().__init__(broker_url, clock or SimClock.for_run(span_h * HOUR, speed), client_id)
         self.fleet = Fleet(registry, self.clock.start, scenario, seed, horizon_h=self.duration_h)
         self.wire = Wire(registry, force_protocol)
         self._commands: queue.Queue[Command] = queue.Queue()
