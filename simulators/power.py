@@ -25,9 +25,9 @@ class Battery:
     t: float = 0.0
 
     def advance(self, t: float, solar_ok: bool = True, rain: bool = False) -> None:
-        """Integrate charge and drain up to t, in steps of at most 15 minutes."""
+        """Integrate charge and drain up to t, in steps of at most an hour (midpoint sun)."""
         while self.t < t:
-            dt = min(t - self.t, 900.0)
+            dt = min(t - self.t, HOUR)
             mid = self.t + dt / 2
             charge = SOLAR_PEAK_PCT_PER_H * sun(mid) * (0.25 if rain else 1.0) if solar_ok else 0.0
             self.pct = min(100.0, max(0.0, self.pct + (charge - DRAIN_PCT_PER_H) * dt / HOUR))

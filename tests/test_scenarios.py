@@ -240,3 +240,36 @@ def test_device_faults_show_in_what_the_device_sends(registry):
     healthy = [e.values["battery_dump_energy"] for e in Fleet(registry, START, load_scenario("low-battery")).due(
         START + 168 * HOUR) if e.what == "status" and e.device.id == "430321040002"]
     assert min(healthy) > 70
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_everything_a_scenario_sends_passes_the_intake_decoder_and_screen(name, registry):
+    """Spikes, jumps and a slope tearing apart are data, not broken frames: zero quarantine."""
+    from geowarn.daemon.intake import decode_message
+    from geowarn.drivers.formats import load_formats
+    from geowarn.drivers.screen import ScreenLimits
+    from geowarn.simulators.wire import Wire
+
+    sc = load_scenario(name, registry)
+    fleet = Fleet(registry, START, sc)
+    for a in sc.accelerations:  # as the service would: the site reports every minute from the onset
+        for _ in fleet.due(START + a.onset_h * HOUR):
+            pass
+        for d in registry.site(a.site).devices:
+            fleet.command(d.id, "setworkmode", {"mode": "2"}, START + a.onset_h * HOUR)
+    # what the scenario touches (the quiet rest of the network is the whole-day test's)
+    sites = ({a.site for a in sc.accelerations} | {registry.device(f.device).site for f in sc.faults}
+             | {x.id for st in sc.storms for x in registry.sites if x.id in st.sites or x.county == st.county}
+             or {"XTX001"})
+    wire, formats = Wire(registry), load_formats(registry)
+    end = START + sc.duration_h * HOUR
+    sent = accepted = 0
+    for e in fleet.due(end):
+        if e.device.site not in sites:
+            continue
+        topic, payload = (wire.reading if e.what == "reading" else wire.status)(e.device, e.ts, e.values)
+        decoded, ok = decode_message(topic, payload, formats, registry, end, ScreenLimits())
+        assert decoded.rejections == [], decoded.rejections
+        sent += 1
+        accepted += len(ok) + len(decoded.statuses)
+    assert sent > 0 and accepted >= sent
