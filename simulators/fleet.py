@@ -26,6 +26,7 @@ DAY = 86400.0
 DEFORMATION = ("gnss", "crack", "tilt", "pressure", "accel")  # destroyed when their slope fails
 SILENT_KINDS = ("alarm", "video")  # status and command replies only
 MODES = {0: "normal", 1: "normal", 2: "emergency"}
+BROWN_OUT_PCT = 3.0  # below this the logger shuts down
 DESTROYED_MM = 3000.0  # slope movement that tears out any instrument (α < 2 diverges before t_f)
 
 
@@ -152,7 +153,6 @@ class Fleet:
                 continue
             self._push(ts + self._interval(d, ts), dev_id, "reading", gen)
             if self._sends(d, ts):
-                d.battery.advance(ts, self._solar_ok(d, ts), self.weather.raining(d.device.site, ts))
                 d.battery.transmit()
                 yield Emission(float(round(ts)), d.device, "reading", self._reading(d, ts))  # devices stamp whole seconds
 
@@ -169,6 +169,9 @@ class Fleet:
     def _sends(self, d: _Device, ts: float) -> bool:
         if any(f.type == "offline" and f.active(self._h(ts)) for f in d.faults):
             return False
+        d.battery.advance(ts, self._solar_ok(d, ts), self.weather.raining(d.device.site, ts))
+        if d.battery.pct < BROWN_OUT_PCT:
+            return False  # a flat battery is an offline device (until the sun brings it back)
         if d.device.kind not in DEFORMATION:
             return True
         motion = self.motions[d.device.site]
@@ -217,7 +220,6 @@ class Fleet:
     def _status(self, d: _Device, ts: float) -> dict[str, Any]:
         site = self.registry.site(d.device.site)
         rain = self.weather.raining(site.id, ts)
-        d.battery.advance(ts, self._solar_ok(d, ts), rain)
         h = self._h(ts)
         broken = any(f.type == "broken_siren" and f.active(h) for f in d.faults)
         status: dict[str, Any] = {

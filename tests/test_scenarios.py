@@ -234,9 +234,10 @@ def test_device_faults_show_in_what_the_device_sends(registry):
     after = np.mean([v["dx"] for ts, v in rows if ts >= t0])
     assert after - before == pytest.approx(f.magnitude, abs=3.0)
 
-    f, _, statuses = run("low-battery")
+    f, rows, statuses = run("low-battery")
     battery = [s["battery_dump_energy"] for s in statuses]
     assert battery[0] > 70 and battery[-1] < 20 and all(s["solar_volt"] == 0 for s in statuses)
+    assert max(ts for ts, _ in rows) < START + (168 - 12) * HOUR  # then the logger browned out
     healthy = [e.values["battery_dump_energy"] for e in Fleet(registry, START, load_scenario("low-battery")).due(
         START + 168 * HOUR) if e.what == "status" and e.device.id == "430321040002"]
     assert min(healthy) > 70
