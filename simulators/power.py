@@ -1,6 +1,6 @@
 """A field device's power: a 12 V battery drained by the logger and each transmission, charged
 by a solar panel in daylight (China Standard Time, UTC+8), less under rain. A healthy station
-stays near full; one with a broken panel (`no_solar`) drains in about a week."""
+stays near full; one with a broken panel (`no_solar`) is flat in about six days."""
 from __future__ import annotations
 
 import math
