@@ -274,3 +274,32 @@ def test_everything_a_scenario_sends_passes_the_intake_decoder_and_screen(name, 
         sent += 1
         accepted += len(ok) + len(decoded.statuses)
     assert sent > 0 and accepted >= sent
+
+
+def test_a_run_is_judged_against_each_stated_expectation(registry):
+    from geowarn.simulators.expectation import Outcome, judge
+
+    sc = load_scenario("slope-failure", registry)
+    tf = START + sc.accelerations[0].failure_h * HOUR
+    good = Outcome(level_changes={"YHQ005": [(tf - 30 * HOUR, "yellow"), (tf - 10 * HOUR, "orange"),
+                                             (tf - 4 * HOUR, "red")], "XTX001": []},
+                   notified={"YHQ005": {"monitor", "official", "household", "duty_officer"}},
+                   siren_replies={"430302060002": "succ"}, accelerated_sites={"YHQ005"})
+    checks = judge(sc, good, {"YHQ005": tf})
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert {c.name for c in checks} == {"level YHQ005", "other sites", "notified YHQ005", "lead time YHQ005",
+                                        "siren 430302060002", "accelerated YHQ005"}
+    late = Outcome(level_changes={"YHQ005": [(tf - 2 * HOUR, "red")], "YHQ001": [(tf, "blue")]},
+                   notified={"YHQ005": {"monitor"}}, siren_replies={})
+    failed = {c.name: c.detail for c in judge(sc, late, {"YHQ005": tf}) if not c.passed}
+    assert failed == {"other sites": "above normal: YHQ001 blue",
+                      "notified YHQ005": "not notified: duty_officer, household, official",
+                      "lead time YHQ005": "2.0 h from the first yellow warning to failure (needs 12 h)",
+                      "siren 430302060002": "replied none, expected succ",
+                      "accelerated YHQ005": "never told to report faster"}
+
+    offline = load_scenario("device-offline", registry)
+    fault = offline.expect.device_faults[0]
+    checks = judge(offline, Outcome(notified={"XTX003": {"technician", "household"}}), {})
+    assert {c.name for c in checks if not c.passed} == {"fault " + fault.device, "not notified XTX003",
+                                                        "no household warning"}
