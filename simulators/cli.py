@@ -44,6 +44,8 @@ def add_parser(sub, with_config) -> None:
     sp.add_argument("--seed", type=int)
     sp.add_argument("--from-csv", metavar="FILE", help="replay ts,site,device,kind,channel,value rows (geowarn export)")
     sp.add_argument("--keep-time", action="store_true", help="CSV replay: keep the original timestamps")
+    sp.add_argument("--client-id", help="MQTT client id (default geowarn-sim / geowarn-replay); give each "
+                    "simulator on one broker its own")
     sp.add_argument("--native", action="store_true", help="every device speaks native JSON (brokers without $-topics)")
     sp.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
     sp.set_defaults(func=cmd_simulate)
@@ -71,13 +73,14 @@ def cmd_simulate(args) -> int:
         if not frames:
             raise ConfigError(args.from_csv, "", "no readings to replay")
         runner: PacedRunner = Replayer(registry, args.broker, frames, args.speed or 1.0, args.keep_time,
-                                       force_protocol=force)
+                                       client_id=args.client_id or "geowarn-replay", force_protocol=force)
         print(f"replaying {len(frames)} frames from {args.from_csv}, shifted by {runner.shift / 3600:+.1f} h")
     else:
         from .simulator import Simulator
 
         scenario = load_scenario(args.scenario, registry) if args.scenario else None
-        runner = Simulator(registry, args.broker, scenario, args.speed, args.duration, args.seed, force_protocol=force)
+        runner = Simulator(registry, args.broker, scenario, args.speed, args.duration, args.seed,
+                           client_id=args.client_id or "geowarn-sim", force_protocol=force)
         what = f"scenario {scenario.name} — {scenario.title}" if scenario else "the network"
         end = f"{runner.duration_h:g} h" if runner.duration_h else "until stopped"
         print(f"simulating {what}: {len(registry.devices)} devices, speed {runner.speed:g}, {end}, "

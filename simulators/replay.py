@@ -59,7 +59,7 @@ def read_frames(path: str | Path, registry: Registry, wire: Wire | None = None) 
         return ConfigError(str(path), f"line {line}", problem, line)
 
     try:
-        f = path.open(newline="", encoding="utf-8")
+        f = path.open(newline="", encoding="utf-8-sig")  # spreadsheets write a BOM
     except OSError as e:
         raise ConfigError(str(path), "", f"cannot read: {e}") from None
     with f:
