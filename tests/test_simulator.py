@@ -8,6 +8,7 @@ import pytest
 from geowarn.daemon.config import IntakeSettings
 from geowarn.daemon.intake import Intake
 from geowarn.daemon.journal import Journal
+from geowarn.daemon.registry import Registry
 from geowarn.drivers.formats.national import Format as National
 from geowarn.drivers.formats.native import Format as Native
 from geowarn.simulators.publisher import Publisher
@@ -172,3 +173,31 @@ def test_the_simulator_runs_on_the_embedded_broker_in_native_json(registry, tmp_
         assert svc.stats.quarantine == {} and svc.stats.readings > 0
         assert replies(journal) == [(alarm.id, "alarm", 1, "emb-1")]
         journal.close()
+
+
+def test_a_drill_can_fast_forward_to_the_onset_react_and_see_the_failure(intake, registry, mosquitto):
+    """What a drill runner does in-process: hooks on scenario moments, speed changes, commands."""
+    scenario = load_scenario("slope-failure", registry)
+    site = registry.site(scenario.accelerations[0].site)
+    crack = next(d for d in site.devices if d.kind == "crack")
+    one_site = Registry(registry.doc.model_copy(update={"sites": (site,)}))  # the rest would only cost time
+    sim = Simulator(one_site, mosquitto.url, scenario, speed=math.inf)
+
+    def on_onset(event):
+        sim.clock.set_speed(144000)  # the interesting part, slower: a day in 0.6 s
+        send(mosquitto, registry, crack, "setworkmode", {"mode": 2}, "drill-1")
+
+    sim.events.on("onset", on_onset)
+    sim.start()
+    assert sim.join(120) and sim.error is None
+    failure = sim.events.wait("failure", 0)
+    tf = sim.failure_times[site.id]
+    assert failure.site == site.id and failure.ts == tf == sim.sim_time(scenario.accelerations[0].failure_h)
+    assert wait_until(lambda: intake.stats.messages >= sum(sim.counts[k] for k in ("readings", "statuses", "replies")))
+    times = device_times(intake.journal, crack.id, "width")
+    fast = [b - a for a, b in zip(times, times[1:]) if a >= tf - 24 * 3600]
+    assert fast and set(fast) == {crack.accelerated_interval_s}  # every minute through the last day
+    assert tf - 60 <= times[-1] < tf  # and nothing after the slope has gone
+    widths = [v for ts, _, dev, _, ch, v in intake.journal.export_rows() if dev == crack.id]
+    assert widths[-1] - widths[0] > 20  # tens of millimetres of opening
+    assert intake.stats.quarantine == {}
