@@ -199,7 +199,7 @@ class Fleet:
         hours = self._h(ts)
         for i, f in enumerate(d.faults):
             channels = f.channels or tuple(values)
-            if f.type == "jump" and hours >= f.start_h:
+            if f.type == "jump" and f.active(hours):
                 values = {k: round(v + f.magnitude, 3) if k in channels else v for k, v in values.items()}
             elif f.type == "spike" and f.active(hours):
                 nxt = d.next_spike.setdefault(i, self.start + f.start_h * HOUR)

@@ -42,7 +42,7 @@ class Instrument:
         # each installation starts somewhere of its own
         self.base = {"width": round(r.uniform(3.0, 25.0), 2), "x": r.uniform(-0.3, 0.3),
                      "y": r.uniform(-0.3, 0.3), "kpa": r.uniform(80.0, 220.0),
-                     "thermal_mm": r.uniform(0.03, 0.08), "total": round(r.uniform(0, 2000), 1)}
+                     "thermal_mm": r.uniform(0.03, 0.08)}
 
     def _n(self, sigma: float) -> float:
         return self.rnd.gauss(0.0, sigma) if self.noise else 0.0

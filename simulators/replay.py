@@ -152,6 +152,6 @@ class Replayer(PacedRunner):
                 next_hour += HOUR
             if not self.clock.advance_to(ts, self._stop):
                 break
-            self._publisher.publish(*self.wire.reading(fr.device, ts, fr.values))
+            self._send(*self.wire.reading(fr.device, ts, fr.values))
             self.counts["readings"] += 1
         self._finish()

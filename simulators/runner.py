@@ -13,6 +13,7 @@ from .publisher import Publisher
 
 log = logging.getLogger("geowarn.simulators")
 HOUR = 3600.0
+MAX_BACKLOG = 5000  # unacknowledged messages a runner may have out
 
 
 class PacedRunner:
@@ -85,6 +86,14 @@ class PacedRunner:
     def _disconnect(self) -> None:
         self._publisher.flush(60)
         self._publisher.close()
+
+    def _send(self, topic: str, payload: bytes) -> None:
+        """Publish; past MAX_BACKLOG unacknowledged messages wait for the broker (a broker that is
+        down or slow holds a fast run back instead of filling memory)."""
+        self._publisher.publish(topic, payload)
+        if self._publisher.sent - self._publisher.acked > MAX_BACKLOG:
+            while not self._publisher.wait_backlog(MAX_BACKLOG // 2, 0.5) and not self.stopping:
+                pass
 
     def _emit(self, kind: str, ts: float, **kw) -> None:
         self.events.emit(SimEvent(kind, ts, time.time(), **kw))

@@ -35,7 +35,7 @@ class Storm(_Strict):
     (1 - spread) and 1 times the stated amounts, so the numbers written here are the maximum."""
 
     sites: tuple[str, ...] = ()
-    county: str | None = None  # every site of the county that has a rain gauge or not: rain falls anyway
+    county: str | None = None  # every site of the county (rain falls on sites without a gauge too)
     start_h: float = Field(ge=0)
     hourly_mm: tuple[float, ...] | None = None
     total_mm: float | None = Field(None, gt=0)
@@ -89,7 +89,7 @@ class Fault(_Strict):
     type: FaultType
     start_h: float = Field(0.0, ge=0)
     end_h: float | None = None
-    magnitude: float | None = None  # spike size / jump size, in the channel's unit (mm, °)
+    magnitude: float | None = None  # spike / jump size, in the channel's unit (mm, °); a jump lasts until end_h
     every_h: float | None = Field(None, gt=0)  # spike: repeat this often inside the window
     channels: tuple[str, ...] = ()  # default: every channel of the device
     reply: Literal["fail", "none"] = "none"  # broken_siren: answer fail, or not at all

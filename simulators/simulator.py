@@ -108,10 +108,10 @@ class Simulator(PacedRunner):
 
     def _publish(self, e: Emission) -> None:
         if e.what == "reading":
-            self._publisher.publish(*self.wire.reading(e.device, e.ts, e.values))
+            self._send(*self.wire.reading(e.device, e.ts, e.values))
             self.counts["readings"] += 1
         else:
-            self._publisher.publish(*self.wire.status(e.device, e.ts, e.values))
+            self._send(*self.wire.status(e.device, e.ts, e.values))
             self.counts["statuses"] += 1
 
     # --- commands --------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class Simulator(PacedRunner):
                        detail={"cmd": cmd.name, "params": cmd.params, "msgid": cmd.msgid})
             result = self.fleet.command(cmd.device, cmd.name, cmd.params, now)
             if dev is not None and result.ok is not None:
-                self._publisher.publish(*encode_reply(dev, cmd, result.ok, self.wire.protocol(dev)))
+                self._send(*encode_reply(dev, cmd, result.ok, self.wire.protocol(dev)))
                 self.counts["replies"] += 1
             self._emit("reply", now, site=site, device=cmd.device,
                        detail={"cmd": cmd.name, "msgid": cmd.msgid, "note": result.note,
