@@ -70,7 +70,7 @@ def _messages_by_kind(sim):
 def test_emergency_mode_reports_at_the_accelerated_interval_and_normal_mode_restores(
         intake, registry, mosquitto, protocol):
     crack = next(d for d in registry.devices if d.kind == "crack")
-    sim = Simulator(registry, mosquitto.url, speed=3600, duration_h=48,
+    sim = Simulator(registry, mosquitto.url, speed=7200, duration_h=48,
                     force_protocol=None if protocol == "national" else "native")
     sim.start()
     try:
