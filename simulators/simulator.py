@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 
 from geowarn.daemon.registry import Registry
 
@@ -79,7 +80,12 @@ class Simulator(PacedRunner):
                 c.subscribe([(SUBSCRIPTIONS[p], 1) for p in protocols])
 
         client.on_connect = subscribe_too
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *a: subscribed.set()
         super()._connect()
+        # when start() returns, commands reach us: the broker has acknowledged the subscription
+        if not subscribed.wait(10):
+            raise TimeoutError("the broker did not acknowledge the command subscription")
 
     def _loop(self) -> None:
         marks = list(self.fleet.marks)
