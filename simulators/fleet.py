@@ -88,7 +88,8 @@ class Fleet:
         self.weather = Weather(registry, start, scenario.storms if scenario else (),
                                scenario.background_rain if scenario else True, seed, horizon)
         accel = {a.site: a for a in (scenario.accelerations if scenario else ())}
-        self.motions: dict[str, SlopeMotion] = {s.id: self._motion(accel.get(s.id), rnd) for s in registry.sites}
+        self.motions: dict[str, SlopeMotion] = {s.id: self._motion(accel.get(s.id), rnd, seed, noise)
+                                                for s in registry.sites}
         self.failures: dict[str, float] = {s: m.failure for s, m in self.motions.items() if m.failure is not None}
         faults: dict[str, list[Fault]] = {}
         for f in (scenario.faults if scenario else ()):
@@ -100,11 +101,11 @@ class Fleet:
             self._add(dev, accel.get(dev.site), faults.get(dev.id, []), rnd, seed, noise, statuses)
         self.marks: list[Mark] = sorted(self._scenario_marks(), key=lambda m: m.ts)
 
-    def _motion(self, a: Acceleration | None, rnd: random.Random) -> SlopeMotion:
+    def _motion(self, a: Acceleration | None, rnd: random.Random, seed: int, noise: bool) -> SlopeMotion:
         if a is None:  # a quiet slope: a few hundredths of a mm a day
             return SlopeMotion(self.start, rnd.uniform(0.005, 0.03))
         return SlopeMotion(self.start, a.creep_mm_per_day, self.start + a.onset_h * HOUR,
-                           self.start + a.failure_h * HOUR, a.alpha)
+                           self.start + a.failure_h * HOUR, a.alpha, a.roughness if noise else 0.0, seed)
 
     def _add(self, dev: Device, a: Acceleration | None, faults: list[Fault], rnd: random.Random, seed: int,
              noise: bool, statuses: bool) -> None:

@@ -69,6 +69,7 @@ class Acceleration(_Strict):
     onset_h: float = Field(ge=0)
     failure_h: float = Field(gt=0)
     alpha: float = Field(2.0, ge=1.5, le=3.0)
+    roughness: float = Field(0.0, ge=0, le=1.0)  # hour-to-hour scatter of the movement (σ, log-normal)
     azimuth_deg: float = Field(135.0, ge=0, lt=360)
     dip_deg: float = Field(30.0, ge=0, le=90)
     crack_gain: float = Field(0.8, ge=0)  # crack opening per mm of slope movement
