@@ -95,3 +95,24 @@ def test_the_same_seed_makes_the_same_world(registry):
     b = [(e.ts, e.device.id, e.values) for e in Fleet(registry, START, seed=3).due(START + 6 * 3600)]
     c = [(e.ts, e.device.id, e.values) for e in Fleet(registry, START, seed=4).due(START + 6 * 3600)]
     assert a == b and a != c
+
+
+def test_rough_voight_movement_is_monotonic_continuous_and_follows_the_law_on_average():
+    from geowarn.simulators.motion import SlopeMotion
+
+    onset, tf = 36 * 3600.0, 108 * 3600.0
+    smooth = SlopeMotion(0.0, 2.0, onset, tf, 2.0)
+    t = [onset + k * 300.0 for k in range(int((tf - onset) / 300))]
+    ratios = []
+    for seed in range(20):
+        rough = SlopeMotion(0.0, 2.0, onset, tf, 2.0, roughness=0.15, seed=seed)
+        u = [rough.displacement(x) for x in t]
+        assert all(b > a for a, b in zip(u, u[1:]))
+        assert all(abs(rough.displacement(onset + k * 3600 + d) - rough.displacement(onset + k * 3600 - d)) < 1e-6
+                   for k in range(1, 70) for d in (1e-6,))
+        steps = [(rough.displacement(onset + (k + 1) * 3600) - rough.displacement(onset + k * 3600))
+                 / (smooth.displacement(onset + (k + 1) * 3600) - smooth.displacement(onset + k * 3600))
+                 for k in range(70)]
+        assert 0.5 < min(steps) and max(steps) < 2.0 and len({round(s, 6) for s in steps}) > 60
+        ratios.append(rough.displacement(tf - 3600) / smooth.displacement(tf - 3600))
+    assert abs(sum(ratios) / len(ratios) - 1.0) < 0.05
