@@ -40,7 +40,8 @@ def add_parser(sub, with_config) -> None:
     sp.add_argument("--scenario", help="a shipped scenario name or a YAML file")
     sp.add_argument("--speed", type=speed_arg, help="simulated seconds per second, or `max` "
                     "(default: the scenario's, else 1; CSV replay 1)")
-    sp.add_argument("--duration", type=float, metavar="H", help="simulated hours (default: the scenario's, else until stopped)")
+    sp.add_argument("--duration", type=float, metavar="H",
+                    help="simulated hours (default: the scenario's, else until stopped)")
     sp.add_argument("--seed", type=int)
     sp.add_argument("--from-csv", metavar="FILE", help="replay ts,site,device,kind,channel,value rows (geowarn export)")
     sp.add_argument("--keep-time", action="store_true", help="CSV replay: keep the original timestamps")

@@ -70,7 +70,8 @@ def judge(scenario: Scenario, outcome: Outcome, failure_times: dict[str, float])
             lead_h = None if first is None else (tf - first) / HOUR
             check(f"lead time {site}", lead_h is not None and lead_h >= e.min_lead_time_h,
                   f"no {e.lead_level} warning before failure" if lead_h is None
-                  else f"{lead_h:.1f} h from the first {e.lead_level} warning to failure (needs {e.min_lead_time_h:g} h)")
+                  else f"{lead_h:.1f} h from the first {e.lead_level} warning to failure "
+                       f"(needs {e.min_lead_time_h:g} h)")
     for dev, reply in e.sirens.items():
         got = outcome.siren_replies.get(dev, "none")
         check(f"siren {dev}", got == reply, f"replied {got}, expected {reply}")

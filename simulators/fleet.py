@@ -155,7 +155,8 @@ class Fleet:
             self._push(ts + self._interval(d, ts), dev_id, "reading", gen)
             if self._sends(d, ts):
                 d.battery.transmit()
-                yield Emission(float(round(ts)), d.device, "reading", self._reading(d, ts))  # devices stamp whole seconds
+                # devices stamp whole seconds
+                yield Emission(float(round(ts)), d.device, "reading", self._reading(d, ts))
 
     def _interval(self, d: _Device, ts: float) -> float:
         if d.mode == 2:

@@ -67,7 +67,8 @@ class Instrument:
         if self.kind == "pressure":
             return {"kpa": round(self.base["kpa"] + self.pressure_kpa_per_mm * u + 1.5 * daily + self._n(0.4), 2)}
         if self.kind == "accel":
-            return {"gx": round(self._n(0.002), 4), "gy": round(self._n(0.002), 4), "gz": round(1.0 + self._n(0.002), 4)}
+            return {"gx": round(self._n(0.002), 4), "gy": round(self._n(0.002), 4),
+                    "gz": round(1.0 + self._n(0.002), 4)}
         raise ValueError(f"{self.kind} devices send no readings")
 
 

@@ -40,7 +40,8 @@ class Weather:
         rnd = random.Random(f"storms-{seed}")
         for storm in storms:
             targets = list(storm.sites) + [s.id for s in registry.sites if storm.county and s.county == storm.county]
-            amounts = storm.hourly_mm if storm.hourly_mm is not None else _bell_amounts(storm.total_mm, storm.duration_h)
+            amounts = (storm.hourly_mm if storm.hourly_mm is not None
+                       else _bell_amounts(storm.total_mm, storm.duration_h))
             for site in dict.fromkeys(targets):
                 k = 1.0 - rnd.uniform(0.0, storm.spread)
                 for h, mm in enumerate(amounts):

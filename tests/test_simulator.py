@@ -78,7 +78,8 @@ def test_emergency_mode_reports_at_the_accelerated_interval_and_normal_mode_rest
         send(mosquitto, registry, crack, "setworkmode", {"mode": 2}, "m-emergency", protocol)
         cmd = sim.events.wait("command", 30, lambda e: e.detail["msgid"] == "m-emergency")
         assert cmd is not None
-        assert wait_until(lambda: len([t for t in device_times(intake.journal, crack.id, "width") if t >= cmd.ts - 1]) >= 12)
+        since = lambda: [t for t in device_times(intake.journal, crack.id, "width") if t >= cmd.ts - 1]  # noqa: E731
+        assert wait_until(lambda: len(since()) >= 12)
         send(mosquitto, registry, crack, "setworkmode", {"mode": 1}, "m-normal", protocol)
         back = sim.events.wait("command", 30, lambda e: e.detail["msgid"] == "m-normal")
         assert wait_until(lambda: any(t > back.ts + 60 for t in device_times(intake.journal, crack.id, "width")),
