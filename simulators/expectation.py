@@ -46,7 +46,10 @@ def judge(scenario: Scenario, outcome: Outcome, failure_times: dict[str, float])
     for site, level in e.levels.items():
         got = outcome.max_level(site)
         check(f"level {site}", got == level, f"reached {got}, expected {level}")
-    others = sorted(set(outcome.level_changes) - set(e.levels))
+    for site, level in e.max_levels.items():
+        got = outcome.max_level(site)
+        check(f"at most {site}", LEVELS.index(got) <= LEVELS.index(level), f"reached {got}, at most {level}")
+    others = sorted(set(outcome.level_changes) - set(e.levels) - set(e.max_levels))
     too_high = [f"{s} {outcome.max_level(s)}" for s in others
                 if LEVELS.index(outcome.max_level(s)) > LEVELS.index(e.others_max_level)]
     check("other sites", not too_high, f"above {e.others_max_level}: {', '.join(too_high)}" if too_high

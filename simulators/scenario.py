@@ -113,11 +113,12 @@ class DeviceFaultExpectation(_Strict):
 
 
 class Expect(_Strict):
-    """What the warning chain should do. Sites not named in `levels` must stay at or below
-    `others_max_level`."""
+    """What the warning chain should do. Sites named in neither `levels` nor `max_levels` must
+    stay at or below `others_max_level`."""
 
     levels: dict[str, Level] = {}  # highest level each site must reach
-    others_max_level: Level = "normal"
+    max_levels: dict[str, Level] = {}  # sites that may rise, but no higher than this
+    others_max_level: Level = "normal"  # every site named in neither
     notified: dict[str, tuple[Role, ...]] = {}  # site -> roles that must get a warning
     not_notified: dict[str, tuple[Role, ...]] = {}  # site -> roles that must not
     device_faults: tuple[DeviceFaultExpectation, ...] = ()  # raised to technicians
@@ -129,6 +130,9 @@ class Expect(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Expect":
+        both = sorted(set(self.levels) & set(self.max_levels))
+        if both:
+            raise ValueError(f"site {both[0]} is in both levels and max_levels")
         if self.no_household_warning:
             for site, roles in self.notified.items():
                 if "household" in roles:
@@ -220,8 +224,8 @@ def check_references(scenario: Scenario, registry: Registry, source: str = "", n
             if ch not in known:
                 fail(["faults", i, "channels", j], f"a {dev.kind} has no channel {ch!r}; it has {', '.join(known)}")
     e = scenario.expect
-    for key, ids in (("levels", e.levels), ("notified", e.notified), ("not_notified", e.not_notified),
-                     ("accelerated_sites", e.accelerated_sites)):
+    for key, ids in (("levels", e.levels), ("max_levels", e.max_levels), ("notified", e.notified),
+                     ("not_notified", e.not_notified), ("accelerated_sites", e.accelerated_sites)):
         for site in ids:
             if site not in sites:
                 fail(["expect", key, site], f"site {site!r} is not in the registry")

@@ -289,6 +289,12 @@ def test_a_run_is_judged_against_each_stated_expectation(registry):
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     assert {c.name for c in checks} == {"level YHQ005", "other sites", "notified YHQ005", "lead time YHQ005",
                                         "siren 430302060002", "accelerated YHQ005"}
+    jump = load_scenario("gnss-jump", registry)
+    site = next(iter(jump.expect.max_levels))
+    verdict = {c.name: c.passed for c in judge(jump, Outcome(level_changes={site: [(START, "blue")]}), {})}
+    assert verdict[f"at most {site}"] and verdict["other sites"]
+    verdict = {c.name: c.passed for c in judge(jump, Outcome(level_changes={site: [(START, "yellow")]}), {})}
+    assert not verdict[f"at most {site}"]
     late = Outcome(level_changes={"YHQ005": [(tf - 2 * HOUR, "red")], "YHQ001": [(tf, "blue")]},
                    notified={"YHQ005": {"monitor"}}, siren_replies={})
     failed = {c.name: c.detail for c in judge(sc, late, {"YHQ005": tf}) if not c.passed}
