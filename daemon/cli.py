@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_influx(sub)
     add_replay_parser(sub, with_config)
     add_alert_commands(sub, with_config)
+
+    from geowarn.simulators.cli import add_parser as add_simulate  # the simulator owns its options
+
+    add_simulate(sub, with_config)
     return p
 
 

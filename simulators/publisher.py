@@ -55,6 +55,17 @@ class Publisher:
             self.sent += 1
         self.client.publish(topic, payload, qos=qos)
 
+    def wait_backlog(self, most: int, timeout: float = 60.0) -> bool:
+        """Wait until at most `most` messages are unacknowledged: a fast producer's memory stays bounded."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.sent - self.acked > most:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+        return True
+
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until the broker has acknowledged everything sent."""
         deadline = time.monotonic() + timeout

@@ -27,18 +27,6 @@ NOW = time.time()
 T0 = math.floor(NOW / 60) * 60 - 3600  # an hour ago, on the minute
 
 
-@pytest.fixture
-def intake(mosquitto, registry, tmp_path):
-    journal = Journal(tmp_path / "state" / "journal.sqlite")
-    svc = Intake(registry, IntakeSettings(client_id="geowarn-test", batch_wait_ms=5), journal, broker_url=mosquitto.url)
-    svc.start()
-    assert svc.wait_connected()
-    time.sleep(0.2)  # subscriptions in place
-    yield svc
-    svc.stop()
-    journal.close()
-
-
 def first(registry, kind, protocol_index=0):
     return [d for d in registry.devices if d.kind == kind][protocol_index]
 
