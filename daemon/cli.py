@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geowarn.simulators.cli import add_parser as add_simulate  # the simulator owns its options
 
     add_simulate(sub, with_config)
+    from geowarn.simulators.drill_cli import add_parser as add_drill
+
+    add_drill(sub, with_config)
     return p
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .alerts.events import DeviceFault, SiteLevelChange
 from .alerts.service import AlertService
 from .bridge import lifecycle_events
 from .config import Config, ConfigError, load_config
@@ -32,22 +34,26 @@ PRUNE_EVERY_S = 3600.0
 class Service:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None,
                  config_path: str | None = None, notifier: Notifier | None = None, drill: bool = False,
-                 http: bool = True):
+                 http: bool = True, clock: Callable[[], float] = time.time):
         self.config = config
         self.config_path = config_path
         self.state_dir = Path(state_dir)
         self.broker_url = broker_url
         self.notifier = notifier or Notifier()
         self.drill = drill  # every alert and message of a drill run is tagged 【演练】/DRILL
+        self.clock = clock  # wall time, or a drill's simulated clock
+        # observers of every lifecycle event (drill reports); they must not block
+        self.listeners: list[Callable[[SiteLevelChange | DeviceFault], None]] = []
         self.started = time.time()
         self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
         self.core = Core(config.registry, rules_for_config(config))
-        self.alerts = AlertService(config, self.state_dir, broker_url)
+        self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
         self.http = None
         if http:
             from .http.server import HttpServer
 
             self.http = HttpServer(self, config.settings.http)
+        # the intake screens timestamps against the wall clock, whatever clock judges them
         self.intake = Intake(config.registry, config.settings.intake, self.journal, sink=self._on_committed,
                              broker_url=broker_url)
         self._stop = threading.Event()
@@ -72,6 +78,8 @@ class Service:
 
     def _judge(self, result: CoreResult) -> None:
         for event in lifecycle_events(result, self.drill):
+            for listener in self.listeners:
+                listener(event)
             try:
                 self.alerts.handle(event)
             except Exception:  # one bad event must not stop the others
@@ -155,7 +163,7 @@ class Service:
         interval = min(5.0, self.notifier.watchdog_interval_s or 5.0)
         last_status = ""
         while not self._stop.wait(1.0 if interval > 1 else interval):
-            now = time.time()
+            now = self.clock()
             try:
                 with self._lock:
                     self._tick(now)

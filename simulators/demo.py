@@ -1,102 +1,59 @@
-"""`make demo`: the whole intake on the built-in example network, with no set-up.
-
-Starts a local broker (Mosquitto when installed, else an in-process one), runs the intake into a
-journal in ./state/demo, lets every device of the Xiangtan example report a day of readings
-(national `$dp` frames and native JSON), slips in a few broken frames, and prints what the
-journal holds. Runs in well under a minute.
+"""`make demo`: the slope-failure drill on the built-in Xiangtan example network, end to end,
+with nothing installed but Python: an in-process MQTT broker, the fleet simulator, the real
+service, and a console notifier printing every message as it is delivered. About a minute.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
-import time
-from collections import Counter
 from pathlib import Path
 
-from geowarn.daemon.config import load_config
-from geowarn.daemon.intake import Intake
-from geowarn.daemon.journal import Journal
-from geowarn.drivers.formats import format_classes
-from geowarn.drivers.formats.national import frame
+from .drill import run_drill
+from .drill_html import render
 
-from .embedded_broker import EmbeddedBroker, best_local_broker
-from .fleet import readings
-from .publisher import Publisher
-
-HOURS = 24
+DEMO_SCENARIO = "slope-failure"
+DEMO_SPEED = 7200.0  # 112 simulated hours in about a minute
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m geowarn.simulators.demo")
-    ap.add_argument("--state-dir", default="state/demo")
-    ap.add_argument("--broker", choices=("auto", "embedded"), default="auto",
-                    help="auto: Mosquitto when installed, else in-process")
+    ap.add_argument("--scenario", default=DEMO_SCENARIO)
+    ap.add_argument("--speed", type=float, default=DEMO_SPEED)
+    ap.add_argument("--broker", help="an existing broker (default: one in this process)")
+    ap.add_argument("--out", default="state/demo", help="where the JSON and HTML reports go")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config()
-    reg = cfg.registry
-    print(f"geowarn demo — {reg.name}: {len(reg.sites)} sites, {len(reg.devices)} devices (example registry)")
-    state = Path(args.state_dir)
-    shutil.rmtree(state, ignore_errors=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = EmbeddedBroker() if args.broker == "embedded" else best_local_broker(workdir=tmp)
-        broker.start()
-        try:
-            return _run(cfg, broker, state)
-        finally:
-            broker.close()
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    broker = args.broker
+    embedded = None
+    if broker is None:  # no Mosquitto, no root needed
+        from .embedded_broker import EmbeddedBroker
 
-
-def _run(cfg, broker, state: Path) -> int:
-    reg = cfg.registry
-    print(f"broker: {type(broker).__name__} on {broker.url}")
-    settings = cfg.settings.intake.model_copy(update={"protocol": broker.protocol, "client_id": "geowarn-demo"})
-    journal = Journal(state / "journal.sqlite")
-    intake = Intake(reg, settings, journal, broker_url=broker.url)
-    intake.start()
-    if not intake.wait_connected(15):
-        print("intake could not connect to the broker", file=sys.stderr)
-        return 1
-    time.sleep(0.3)
-    formats = {name: cls(reg) for name, cls in format_classes().items()}
-    start = time.time() - HOURS * 3600
-    sent = Counter()
-    t0 = time.monotonic()
-    with Publisher(broker.url, "demo-fleet") as pub:
-        for dev, ts, values in readings(reg, start, HOURS):
-            fmt = dev.protocol if broker.national_ok else "native"
-            pub.publish(*formats[fmt].encode_readings(dev, ts, values))
-            sent[fmt] += 1
-        # what the field also sends: a truncated frame, an unknown device, a broken value
-        bad_topic = "$dp" if broker.national_ok else "geowarn/v1/XTX001/430321020001/reading"
-        pub.publish(bad_topic, frame(2, b'{"43032102') if broker.national_ok else b'{"ts": 1, "values"')
-        pub.publish("geowarn/v1/XTX001/999999999999/reading", json.dumps({"ts": start, "values": {"width": 1}}))
-        pub.publish("geowarn/v1/XTX001/430321020001/reading", json.dumps({"ts": start, "values": {"width": 1e9}}))
-        pub.flush(120)
-    total = sum(sent.values())
-    deadline = time.monotonic() + 60
-    while intake.stats.messages < total + 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    elapsed = time.monotonic() - t0
-    intake.stop()
-    summary = journal.status_summary()
-    journal.close()
-    print(f"published {total} messages ({', '.join(f'{n} {f}' for f, n in sent.items())}) "
-          f"covering {HOURS} h of the network, in {elapsed:.1f} s")
-    print(f"journal {state / 'journal.sqlite'}: {summary['readings']} readings — "
-          + ", ".join(f"{k} {n}" for k, n in sorted(summary["readings_by_kind"].items())))
-    counties = Counter(reg.site(s).county for s in summary["sites"])
-    print(f"sites reporting: {len(summary['sites'])}/{len(reg.sites)} — "
-          + ", ".join(f"{c} {n}" for c, n in counties.items()))
-    print("quarantined (kept with their reason): "
-          + (", ".join(f"{r} {n}" for r, n in summary["quarantine"].items()) or "none"))
-    print(f"next: geowarn status --state-dir {state}   |   geowarn export --state-dir {state} | head")
-    return 0
+        embedded = EmbeddedBroker().start()
+        broker = embedded.url
+    try:
+        print(f"geowarn demo: drill {args.scenario} on the example Xiangtan network, broker {broker}")
+        report = run_drill(args.scenario, broker_url=broker, speed=args.speed, echo=lambda s: print(s, flush=True),
+                           national_ok=embedded is None)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drill.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    (out / "drill.html").write_text(render(report), encoding="utf-8")
+    print("\n=== 演练报告 DRILL REPORT ===")
+    for c in report["checks"]:
+        print(f"  {'✔' if c['passed'] else '✘'} {c['name']}: {c['detail']}")
+    for site, lead in report["lead_times"].items():
+        print(f"  {site}: first warning {lead['first_warning']}, failure {lead['failure']}, "
+              f"lead time {lead['lead_time_h']} h")
+    print(f"  notifications: {sum(sum(r.values()) for r in report['notifications'].values())}, "
+          f"acknowledgements: {report['acknowledgements']}")
+    print(f"  reports: {out / 'drill.json'}, {out / 'drill.html'}")
+    print(f"【演练】{report['scenario']}: {'PASS' if report['passed'] else 'FAIL'}")
+    return 0 if report["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Config
@@ -22,10 +23,11 @@ log = logging.getLogger("geowarn.alerts")
 
 class AlertService:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None, *,
-                 tick_s: float = 1.0, deliver: bool = True):
+                 tick_s: float = 1.0, deliver: bool = True, clock: Callable[[], float] = time.time):
         s = config.settings
         path = journal_path(state_dir)
         self.tick_s = tick_s
+        self.clock = clock  # a drill runs the lifecycle on the simulator's clock
         self.sender = CommandSender(broker_url, s.intake) if deliver else None
         # deliver=False: a separate `geowarn deliver` process drains the outbox
         self.worker = (OutboxWorker(path, notifier=AppriseNotifier(s.notify.apprise_config), sender=self.sender,
@@ -33,7 +35,7 @@ class AlertService:
         self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
                                     wake=self.worker.wake if self.worker else None,
                                     express=self.worker.express if self.worker else None,
-                                    synchronous=s.journal.synchronous)
+                                    synchronous=s.journal.synchronous, clock=clock)
         self.http_settings = s.http
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -72,6 +74,6 @@ class AlertService:
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
-                self.manager.tick(time.time())
+                self.manager.tick(self.clock())
             except Exception:  # one bad tick must not end repeats and escalation for good
                 log.exception("alert tick failed; trying again in %.1f s", self.tick_s)

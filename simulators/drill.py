@@ -1,0 +1,248 @@
+"""A drill end to end: the fleet simulator plays a scenario through a broker, the real service
+judges it (every alert and message tagged 【演练】/DRILL), a local receiver captures every
+notification, a simulated monitor acknowledges, and the report says what happened, when, and
+whether the chain met the scenario's stated expectation.
+
+    geowarn drill slope-failure [--broker URL] [--report OUT.json] [--html OUT.html]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geowarn.daemon.alerts.events import DeviceFault, SiteLevelChange
+from geowarn.daemon.config import Config, load_config
+from geowarn.daemon.service import Service
+from geowarn.drivers.timestamps import format_ts
+
+from .embedded_broker import EmbeddedBroker, best_local_broker
+from .events import SimEvent
+from .expectation import Outcome, judge
+from .http_receiver import HttpReceiver
+from .scenario import load_scenario
+from .simulator import Simulator
+
+log = logging.getLogger("geowarn.drill")
+HOUR = 3600.0
+ACK_BY = "演练监测员"
+
+
+@dataclass
+class DrillRun:
+    """What the drill observed, on the simulated clock."""
+
+    scenario: str
+    events: list[SiteLevelChange | DeviceFault] = field(default_factory=list)
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_event(self, event: SiteLevelChange | DeviceFault) -> None:
+        with self.lock:
+            self.events.append(event)
+
+
+def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str) -> Config:
+    """The network's own configuration, with every phone routed to the capture receiver."""
+    s = cfg.settings
+    notify = s.notify.model_copy(update={
+        "phone_url": receiver.url("/{site}/{role}/{phone}").replace("http://", "json://"),
+        "phone_url_by_role": {}, "apprise_config": None})
+    intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
+    settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None})
+    return Config(source=cfg.source, registry=cfg.registry, settings=settings)
+
+
+def run_drill(name: str, *, config: str | None = None, broker_url: str | None = None, speed: float | None = None,
+              duration_h: float | None = None, ack_after_s: float = 600.0, timeout_s: float = 600.0,
+              echo: Callable[[str], None] = lambda line: None, national_ok: bool | None = None) -> dict[str, Any]:
+    """`national_ok=False` for a broker that refuses `$`-topics and MQTT 5 (amqtt): devices then
+    speak native JSON and the intake MQTT 3.1.1."""
+    base = load_config(config)
+    scenario = load_scenario(name, base.registry)
+    with tempfile.TemporaryDirectory(prefix="geowarn-drill-") as tmp:
+        broker = None
+        if broker_url is None:
+            broker = best_local_broker(workdir=tmp)
+            broker.start()
+            broker_url = broker.url
+        if national_ok is None:
+            national_ok = broker is None or broker.national_ok
+        receiver = HttpReceiver().start()
+        try:
+            return _run(base, scenario, broker_url, national_ok, receiver, Path(tmp), speed, duration_h,
+                        ack_after_s, timeout_s, echo)
+        finally:
+            receiver.stop()
+            if broker is not None:
+                broker.close()
+
+
+def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, duration_h, ack_after_s,
+         timeout_s, echo) -> dict[str, Any]:
+    protocol = "5" if national_ok else EmbeddedBroker.protocol
+    cfg = _drill_config(base, receiver, protocol, f"geowarn-drill-{scenario.name}")
+    sim = Simulator(cfg.registry, broker_url, scenario, speed=speed, duration_h=duration_h,
+                    client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native")
+    run = DrillRun(scenario.name)
+    holder: list[Service] = []
+
+    def data_clock() -> float:
+        """The newest reading's time: deadman checks and repeats follow the data, so a fast
+        simulation whose publishing lags its own clock does not look like a network gone silent."""
+        seen = holder[0].intake.stats.last_seen_by_site if holder else {}
+        return min(sim.clock.now(), max(seen.values(), default=sim.clock.start))
+
+    svc = Service(cfg, tmp / "state", broker_url, drill=True, http=False, clock=data_clock)
+    holder.append(svc)
+    svc.listeners.append(run.on_event)
+    svc.start()
+    try:
+        if not svc.intake.wait_connected(15):
+            raise RuntimeError(f"the service could not connect to {broker_url}")
+        time.sleep(0.3)  # subscriptions in place before the first reading
+        echo(f"【演练】{scenario.title} — {scenario.name}, {scenario.duration_h:g} h at {sim.clock.speed:g}×")
+        sim.events.on(None, lambda e: _echo_event(e, echo))
+        sim.start()
+        deadline = time.monotonic() + timeout_s
+        shown = 0
+        while not sim.events.of("finished") and time.monotonic() < deadline:
+            _acknowledge_due(svc, run, svc.clock(), ack_after_s)
+            shown = _echo_notifications(receiver, shown, echo)
+            time.sleep(0.05)
+        sim.stop()
+        _settle(svc)
+        _echo_notifications(receiver, shown, echo)
+        _acknowledge_due(svc, run, svc.clock(), ack_after_s)
+        return _report(scenario, sim, svc, run, receiver)
+    finally:
+        svc.stop()
+
+
+def _acknowledge_due(svc: Service, run: DrillRun, now: float, ack_after_s: float) -> None:
+    """The simulated monitor confirms each open hazard alert `ack_after_s` after it opened."""
+    mgr = svc.alerts.manager
+    for a in mgr.alerts():
+        if a.kind == "hazard" and a.acked_at is None and now - a.opened_at >= ack_after_s:
+            mgr.ack(a.id, ACK_BY, via="drill")
+            run.acks.append({"ts": now, "alert": a.id, "site": a.site, "level": a.level, "by": ACK_BY})
+
+
+def _settle(svc: Service, quiet_s: float = 1.0, limit_s: float = 30.0) -> None:
+    """Wait until the intake has committed everything and the outbox has nothing due."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        busy = svc.intake.queued or svc.journal._query(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND next_at <= ?", (svc.clock(),)
+        )[0][0]
+        if not busy:
+            time.sleep(quiet_s)
+            if not svc.intake.queued:
+                return
+        time.sleep(0.1)
+
+
+def _echo_notifications(receiver: HttpReceiver, shown: int, echo: Callable[[str], None]) -> int:
+    """The notification feed, as it happens: who got what (hazard messages in full, the rest in a line)."""
+    received = list(receiver.received)
+    for r in received[shown:]:
+        _, site, role, phone = r.path.split("/", 3)
+        if role == "technician":
+            echo(f"  → {site} 技术员 {phone}: {r.title}")
+        else:
+            echo(f"  → {site} {role} {phone}: {r.title}\n      " + r.message.replace("\n", "\n      ")[:400])
+    return len(received)
+
+
+def _echo_event(e: SimEvent, echo: Callable[[str], None]) -> None:
+    if e.kind in ("started", "hour", "finished"):
+        return
+    where = " ".join(x for x in (e.site, e.device) if x)
+    echo(f"  {format_ts(e.ts)} 模拟 {e.kind} {where} {json.dumps(e.detail, ensure_ascii=False)[:100]}")
+
+
+def _report(scenario, sim: Simulator, svc: Service, run: DrillRun, receiver: HttpReceiver) -> dict[str, Any]:
+    outcome = Outcome()
+    timeline: list[dict[str, Any]] = []
+    with run.lock:
+        events = list(run.events)
+    for e in events:
+        if isinstance(e, SiteLevelChange):
+            outcome.level_changes.setdefault(e.site, []).append((e.ts, e.level))
+            timeline.append({"ts": e.ts, "what": "level", "site": e.site, "level": e.level, "previous": e.previous,
+                             "reasons": e.reasons,
+                             "forecast_failure": format_ts(e.forecast_failure_ts) if e.forecast_failure_ts else None})
+        elif e.active:
+            outcome.device_faults.add((e.device, e.fault))
+            timeline.append({"ts": e.ts, "what": "fault", "site": e.site, "device": e.device, "fault": e.fault,
+                             "detail": e.detail})
+    tagged = True
+    for r in receiver.received:
+        _, site, role, _phone = r.path.split("/", 3)
+        outcome.notified.setdefault(site, set()).add(role)
+        tagged &= "演练" in r.title or "DRILL" in r.title
+        timeline.append({"ts": None, "wall": r.at, "what": "notification", "site": site, "role": role,
+                         "title": r.title})
+    for e in sim.events.timeline:
+        if e.kind == "reply" and e.detail.get("cmd") == "alarm":
+            outcome.siren_replies[e.device] = e.detail["result"]
+        if e.kind == "command" and e.detail.get("cmd") == "setworkmode" and str(e.detail["params"].get("mode")) == "2":
+            outcome.accelerated_sites.add(e.site)
+        if e.kind in ("command", "reply", "onset", "failure", "storm_start", "fault_start"):
+            timeline.append({"ts": e.ts, "what": f"sim_{e.kind}", "site": e.site, "device": e.device,
+                             "detail": e.detail})
+    for a in run.acks:
+        timeline.append({"ts": a["ts"], "what": "ack", **{k: a[k] for k in ("site", "alert", "by")}})
+    checks = judge(scenario, outcome, sim.failure_times)
+    checks_out = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks]
+    checks_out.append({"name": "drill tagging", "passed": tagged,
+                       "detail": "every message carries 【演练】/DRILL" if tagged else "a message without the drill tag"})
+    lead = {}
+    for site, tf in sim.failure_times.items():
+        first = min((ts for ts, lv in outcome.level_changes.get(site, []) if lv != "normal"), default=None)
+        lead[site] = {"failure": format_ts(tf), "first_warning": format_ts(first) if first else None,
+                      "lead_time_h": round((tf - first) / HOUR, 2) if first else None}
+    first_anomaly = min((t["ts"] for t in timeline if t["what"] in ("level", "fault") and t["ts"]), default=None)
+    timeline.sort(key=lambda t: (t["ts"] is None, t["ts"] or t.get("wall", 0)))
+    for t in timeline:
+        if t["ts"] is not None:
+            t["ts"] = format_ts(t["ts"])
+        if "wall" in t:
+            t.pop("wall")
+    notifications: dict[str, dict[str, int]] = {}
+    for r in receiver.received:
+        _, site, role, _ = r.path.split("/", 3)
+        notifications.setdefault(site, {}).setdefault(role, 0)
+        notifications[site][role] += 1
+    return {
+        "drill": True,
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "passed": all(c["passed"] for c in checks_out),
+        "checks": checks_out,
+        "first_anomaly": format_ts(first_anomaly) if first_anomaly else None,
+        "lead_times": lead,
+        "levels": {s: [(format_ts(ts), lv) for ts, lv in ch] for s, ch in outcome.level_changes.items()},
+        "notifications": notifications,
+        "sirens": outcome.siren_replies,
+        "acknowledgements": len(run.acks),
+        "timeline": timeline,
+        "series": _series_for_plots(svc, sorted(set(sim.failure_times) | set(outcome.level_changes))),
+    }
+
+
+def _series_for_plots(svc: Service, sites: list[str], limit_sites: int = 4) -> dict[str, dict[str, list]]:
+    out: dict[str, dict[str, list]] = {}
+    for site in sites[:limit_sites]:
+        for ts, _site, dev, kind, ch, v in svc.journal.export_rows(site=site):
+            if kind in ("gnss", "crack", "tilt", "rain") and ch in ("dh", "width", "x", "mm"):
+                out.setdefault(f"{site} {dev} {kind}.{ch}", {"t": [], "v": []})
+                out[f"{site} {dev} {kind}.{ch}"]["t"].append(ts)
+                out[f"{site} {dev} {kind}.{ch}"]["v"].append(v)
+    return out
