@@ -184,7 +184,7 @@ class Core:
         if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
             so, to, vo = sid[other], t[other], v[other]
             self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
-        touched = np.unique(sid)
+        touched = sid[starts_of(sid)]  # sid is sorted: its run starts are the distinct series
         self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
         self._fuse(touched, sid, t, res)
@@ -345,7 +345,8 @@ class Core:
             rj &= wet[rain_sid] | (self.ser_level[rain_sid] > 0)
         if rj.any():
             rs, rt = rain_sid[rj], rain_t[rj]
-            series, grp = np.unique(rs, return_inverse=True)
+            st = starts_of(rs)  # grouped by series already
+            series, grp = rs[st], np.cumsum(st) - 1
             rn = rainfall.evaluate(self.win, p, series, grp, rt)
             sl = slice(RAIN0, NSLOT)
             self.sig_level[series, sl], self.sig_value[series, sl], self.sig_thr[series, sl] = \
