@@ -417,7 +417,7 @@ class Core:
         dev_site = np.asarray(tbl.device_site, np.int64)
         cand, top, capped = self.sites.candidates(dev_level, dev_site, site_strong)
         site_of = tbl.site_of[sid]
-        sites = np.unique(site_of)
+        sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
         ts = np.full(self.sites.n, -np.inf)
         np.maximum.at(ts, site_of, t)
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
