@@ -289,7 +289,7 @@ class Core:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
         of successive differences (differences cancel any trend; /√2 undoes differencing)."""
         d = np.diff(usable, axis=1)
-        enough = np.sum(~np.isnan(d), axis=1) >= 8
+        enough = d.shape[1] - np.count_nonzero(np.isnan(d), axis=1) >= 8
         if enough.any():
             d = d[enough]
             med = rowmedian(d)
