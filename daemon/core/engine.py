@@ -24,7 +24,7 @@ from ..detectors import quality, rainfall, threshold, trend
 from ..detectors.stats import rowmedian
 from ..detectors.threshold import MAD_SCALE
 from ..levels.fusion import SiteLevels
-from ..levels.names import LEVELS
+from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import Registry
 from ..rules import Rules, load_rules
@@ -461,6 +461,11 @@ class Core:
                 continue
             rule = self.rules.for_device(dev.kind, dev.site, dev.id)
             limit = quality.offline_after(dev.interval_s, rule.quality.offline_factor)
+            # at yellow and above the service orders accelerated sampling: once a normal
+            # interval has passed since the rise, silence is judged on the accelerated one
+            si = self.series.site_ix[dev.site]
+            if self.sites.level[si] >= YELLOW and now - self.sites.since[si] >= dev.interval_s:
+                limit = quality.offline_after(dev.accelerated_interval_s, rule.quality.offline_factor)
             seen = self.dev_seen[di]
             active = self.dev_faults.setdefault(di, {})
             if math.isinf(seen):
