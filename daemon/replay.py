@@ -169,6 +169,7 @@ def run_replay(path: str | Path, config: str | None = None, auto_register: bool 
         out.quarantined[KIND_MISMATCH] += len(mismatch)
         accepted = [r for r in accepted if registry.device(r.device).kind == r.kind]
     core = Core(registry, rules)
+    core.expect_accelerated = False  # recorded devices never obeyed our accelerated-sampling orders
     out.core = core
     ids = np.array([core.intern(r.site, r.device, r.kind, r.channel) for r in accepted], np.int64)
     ts = np.array([r.ts for r in accepted], float)

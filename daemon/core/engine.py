@@ -68,6 +68,9 @@ class Core:
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
         self.t0: float | None = None
+        # at yellow and above the service orders accelerated sampling; replay of recorded
+        # data turns this off (those devices never got the order)
+        self.expect_accelerated = True
         self._cap = 0
         if registry is not None:
             for site in registry.sites:
@@ -464,7 +467,7 @@ class Core:
             # at yellow and above the service orders accelerated sampling: once a normal
             # interval has passed since the rise, silence is judged on the accelerated one
             si = self.series.site_ix[dev.site]
-            if self.sites.level[si] >= YELLOW and now - self.sites.since[si] >= dev.interval_s:
+            if self.expect_accelerated and self.sites.level[si] >= YELLOW and now - self.sites.since[si] >= dev.interval_s:
                 limit = quality.offline_after(dev.accelerated_interval_s, rule.quality.offline_factor)
             seen = self.dev_seen[di]
             active = self.dev_faults.setdefault(di, {})
