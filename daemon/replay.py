@@ -33,6 +33,7 @@ COLUMNS = ("ts", "site", "device", "kind", "channel", "value")
 BATCH_S = 86400.0  # one UTC day of data per batch: rain is judged per reading, trends daily
 BATCH_MAX = 5000
 BAD_ROW = "bad_row"
+KIND_MISMATCH = "kind_mismatch"
 
 
 @dataclass
@@ -162,7 +163,13 @@ def run_replay(path: str | Path, config: str | None = None, auto_register: bool 
     accepted, rejected = screen(readings, registry, now=math.inf)
     for rej in rejected:
         out.quarantined[rej.reason] += 1
+    # a row must speak of its device as the registry knows it
+    mismatch = [r for r in accepted if registry.device(r.device).kind != r.kind]
+    if mismatch:
+        out.quarantined[KIND_MISMATCH] += len(mismatch)
+        accepted = [r for r in accepted if registry.device(r.device).kind == r.kind]
     core = Core(registry, rules)
+    core.expect_accelerated = False  # recorded devices never obeyed our accelerated-sampling orders
     out.core = core
     ids = np.array([core.intern(r.site, r.device, r.kind, r.channel) for r in accepted], np.int64)
     ts = np.array([r.ts for r in accepted], float)

@@ -104,3 +104,19 @@ def test_battery_and_sensor_state_faults():
     assert sorted((f.fault, f.active) for f in res.faults) == [("low_battery", False), ("sensor_state:L1_QJ_1", False)]
     assert core.observe_status(DeviceStatus("nobody", T0, {"battery_pct": 1})).faults == []
     assert core.site_levels()["S1"] == "normal"
+
+
+def test_offline_is_judged_on_the_accelerated_interval_at_yellow():
+    core = Core(registry(("S1", [("c1", "crack"), ("r1", "rain")]), interval_s=7200))
+    c1 = core.intern("S1", "c1", "crack", "width")
+    r1 = core.intern("S1", "r1", "rain", "mm")
+    feed(core, c1, [T0], [10.0])
+    feed(core, r1, T0 + np.arange(1, 7) * 600.0, [10, 10, 10, 10, 10, 0])  # 50 mm in an hour: yellow
+    assert core.site_levels()["S1"] == "yellow"
+    rise = T0 + 3000.0
+    feed(core, c1, [rise + 7200], [10.0])  # the crack meter after one normal interval
+    feed(core, r1, [rise + 7200], [0.0])
+    # accelerated (60 s): silent for 15 minutes (the floor) is offline now, not after 6 h
+    res = core.tick(rise + 7200 + 16 * 60)
+    assert {(f.device, f.fault) for f in res.faults} == {("c1", "offline"), ("r1", "offline")}
+    assert "limit 0.2 h" in res.faults[0].detail

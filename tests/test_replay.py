@@ -77,3 +77,21 @@ def test_bad_input_is_a_clear_error(tmp_path):
     p = geowarn("replay", str(bad))
     assert p.returncode == 2 and "header must be ts,site,device,kind,channel,value" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_rows_must_match_the_registry(tmp_path):
+    src = tmp_path / "r.csv"
+    # 430321010001 is a GNSS station of XTX001 in the example registry
+    src.write_text("ts,site,device,kind,channel,value\n"
+                   "2026-06-01T00:00:00Z,XTX001,430321010001,gnss,dh,3.5\n"
+                   "2026-06-01T00:00:00Z,XTX001,430321010001,rain,mm,3.5\n"
+                   "2026-06-01T00:00:00Z,XTX002,430321010001,gnss,dz,1\n")
+    out = tmp_path / "report.json"
+    assert geowarn("replay", str(src), "--report", str(out)).returncode == 0
+    rep = json.loads(out.read_text())
+    assert rep["readings"] == 1
+    assert rep["quarantined_by_reason"] == {"kind_mismatch": 1, "site_mismatch": 1}
+    empty = tmp_path / "e.csv"
+    empty.write_text("ts,site,device,kind,channel,value\n")
+    p = geowarn("replay", str(empty))
+    assert p.returncode == 0 and "readings: 0, quarantined: 0" in p.stdout

@@ -182,11 +182,14 @@ class Windows:
         want = end[:, None] - np.arange(nb - 1, -1, -1)[None, :]
         flat = (sid * self.mid_sum.shape[1])[:, None] + want % self.mid_sum.shape[1]
         hit = self.mid_id.ravel().take(flat) == want
-        cnt = np.where(hit, self.mid_n.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
-        tot = np.where(hit, self.mid_sum.ravel().take(flat), 0.0).reshape(len(sid), blocks, size).sum(axis=2)
+        n = np.where(hit, self.mid_n.ravel().take(flat), 0.0)
+        shape = (len(sid), blocks, size)
+        cnt = n.reshape(shape).sum(axis=2)
+        tot = np.where(hit, self.mid_sum.ravel().take(flat), 0.0).reshape(shape).sum(axis=2)
+        # times relative to the latest bin keep the sums small; added back per block
         w = self.mid_w[sid][:, None]
-        tsum = np.where(hit, self.mid_dt.ravel().take(flat) + self.mid_n.ravel().take(flat) * want * w, 0.0)
-        tsum = tsum.reshape(len(sid), blocks, size).sum(axis=2)
+        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * ((want - end[:, None]) * w)
+        tsum = rel.reshape(shape).sum(axis=2) + cnt * (end[:, None] * w)
         with np.errstate(invalid="ignore", divide="ignore"):
             return tsum / cnt, tot / cnt, cnt
 

@@ -24,7 +24,7 @@ from ..detectors import quality, rainfall, threshold, trend
 from ..detectors.stats import rowmedian
 from ..detectors.threshold import MAD_SCALE
 from ..levels.fusion import SiteLevels
-from ..levels.names import LEVELS
+from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import Registry
 from ..rules import Rules, load_rules
@@ -68,6 +68,9 @@ class Core:
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
         self.t0: float | None = None
+        # at yellow and above the service orders accelerated sampling; replay of recorded
+        # data turns this off (those devices never got the order)
+        self.expect_accelerated = True
         self._cap = 0
         if registry is not None:
             for site in registry.sites:
@@ -193,7 +196,7 @@ class Core:
         if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
             so, to, vo = sid[other], t[other], v[other]
             self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
-        touched = np.unique(sid)
+        touched = sid[starts_of(sid)]  # sid is sorted: its run starts are the distinct series
         self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
         self._fuse(touched, sid, t, res)
@@ -298,7 +301,7 @@ class Core:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
         of successive differences (differences cancel any trend; /√2 undoes differencing)."""
         d = np.diff(usable, axis=1)
-        enough = np.sum(~np.isnan(d), axis=1) >= 8
+        enough = d.shape[1] - np.count_nonzero(np.isnan(d), axis=1) >= 8
         if enough.any():
             d = d[enough]
             med = rowmedian(d)
@@ -354,7 +357,8 @@ class Core:
             rj &= wet[rain_sid] | (self.ser_level[rain_sid] > 0)
         if rj.any():
             rs, rt = rain_sid[rj], rain_t[rj]
-            series, grp = np.unique(rs, return_inverse=True)
+            st = starts_of(rs)  # grouped by series already
+            series, grp = rs[st], np.cumsum(st) - 1
             rn = rainfall.evaluate(self.win, p, series, grp, rt)
             sl = slice(RAIN0, NSLOT)
             self.sig_level[series, sl], self.sig_value[series, sl], self.sig_thr[series, sl] = \
@@ -425,7 +429,7 @@ class Core:
         dev_site = np.asarray(tbl.device_site, np.int64)
         cand, top, capped = self.sites.candidates(dev_level, dev_site, site_strong)
         site_of = tbl.site_of[sid]
-        sites = np.unique(site_of)
+        sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
         ts = np.full(self.sites.n, -np.inf)
         np.maximum.at(ts, site_of, t)
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
@@ -469,6 +473,11 @@ class Core:
                 continue
             rule = self.rules.for_device(dev.kind, dev.site, dev.id)
             limit = quality.offline_after(dev.interval_s, rule.quality.offline_factor)
+            # at yellow and above the service orders accelerated sampling: once a normal
+            # interval has passed since the rise, silence is judged on the accelerated one
+            si = self.series.site_ix[dev.site]
+            if self.expect_accelerated and self.sites.level[si] >= YELLOW and now - self.sites.since[si] >= dev.interval_s:
+                limit = quality.offline_after(dev.accelerated_interval_s, rule.quality.offline_factor)
             seen = self.dev_seen[di]
             active = self.dev_faults.setdefault(di, {})
             if math.isinf(seen):

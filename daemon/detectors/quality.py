@@ -48,7 +48,7 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     med = rowmedian(win)
     tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
     x = seq[row, col]
-    enough = np.sum(~np.isnan(win), axis=1) >= 5
+    enough = W - np.count_nonzero(np.isnan(win), axis=1) >= 5
     with np.errstate(invalid="ignore"):
         dev = enough & (np.abs(x - med) > tol)
         has_next = col + 1 < end

@@ -66,7 +66,7 @@ def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np
     rate = np.full(len(sid), np.nan)
     se = np.full(len(sid), np.nan)
     readings = np.zeros(len(sid))
-    for w in np.unique(window_h):  # rows sharing a window share one gather
+    for w in sorted(set(window_h.tolist())):  # rows sharing a window share one gather
         rows = np.flatnonzero(window_h == w)
         bt, bx, bn = win.mid_blocks(sid[rows], int(np.ceil(w)), blocks)
         slope, nb = theil_sen(bt, bx)

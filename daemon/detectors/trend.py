@@ -104,9 +104,9 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
     tf = np.full(n, np.nan)
     r2 = np.full(n, np.nan)
     sigma = np.full(n, np.nan)
-    # only a slope already moving at a quarter of v_min over the last day can be accelerating
-    # towards failure; the rest skip the fit
-    on = p.iv_on[sid] & (np.abs(v_now) >= 0.25 * p.iv_v_min[sid])
+    # only a slope moving measurably (beyond the noise, and at half of v_min over the velocity
+    # window, which lags an acceleration) can be heading for failure; the rest skip the fit
+    on = p.iv_on[sid] & (np.abs(v_now) >= 0.5 * p.iv_v_min[sid]) & (np.abs(v_now) >= SIGNIFICANCE * v_se)
     combos = sorted(set(zip(p.iv_win_h[sid][on].tolist(), p.iv_smooth_h[sid][on].tolist())))
     for win_h, smooth_h in combos:
         rows = np.flatnonzero(on & (p.iv_win_h[sid] == win_h) & (p.iv_smooth_h[sid] == smooth_h))

@@ -34,6 +34,7 @@ class SiteLevels:
     def __init__(self) -> None:
         self.n = 0
         self.level = np.zeros(0, np.int8)
+        self.since = np.zeros(0)  # when the level last changed (data time)
         self.below_since = np.zeros(0)
         self.corroboration = np.zeros(0, bool)
         self.single_max = np.zeros(0, np.int8)
@@ -47,10 +48,10 @@ class SiteLevels:
         i = self.n
         if i >= len(self.level):
             cap = max(64, 2 * len(self.level))
-            for name in ("level", "below_since", "corroboration", "single_max", "corroborate_min", "strong_ok",
+            for name in ("level", "since", "below_since", "corroboration", "single_max", "corroborate_min", "strong_ok",
                          "hold_s", "hold_red_s"):
                 setattr(self, name, grown(getattr(self, name), cap, 0))
-        self.level[i], self.below_since[i] = 0, np.nan
+        self.level[i], self.below_since[i], self.since[i] = 0, np.nan, np.nan
         self.set_rule(i, rule)
         self.n += 1
 
@@ -94,5 +95,6 @@ class SiteLevels:
                                   int(top[si]) if capped[si] else None,
                                   float(hold[j]) / 3600.0 if lower[j] else None))
             self.level[si] = c[j]
+            self.since[si] = out[-1].ts
             self.below_since[si] = np.nan
         return out
