@@ -19,6 +19,7 @@ from typing import Any
 
 from geowarn.daemon.alerts.events import DeviceFault, SiteLevelChange
 from geowarn.daemon.config import Config, load_config
+from geowarn.daemon.registry import Registry
 from geowarn.daemon.service import Service
 from geowarn.drivers.timestamps import format_ts
 
@@ -49,14 +50,22 @@ class DrillRun:
 
 
 def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str) -> Config:
-    """The network's own configuration, with every phone routed to the capture receiver."""
+    """The network's own configuration, with every phone routed to the capture receiver. On a
+    broker that refuses `$`-topics every device speaks native JSON, commands included."""
     s = cfg.settings
+    registry = cfg.registry
+    if protocol != "5":
+        doc = registry.doc.model_dump()
+        for site in doc["sites"]:
+            for dev in site["devices"]:
+                dev["protocol"] = "native"
+        registry = Registry.from_dict(doc)
     notify = s.notify.model_copy(update={
         "phone_url": receiver.url("/{site}/{role}/{phone}").replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
     settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None})
-    return Config(source=cfg.source, registry=cfg.registry, settings=settings)
+    return Config(source=cfg.source, registry=registry, settings=settings)
 
 
 def run_drill(name: str, *, config: str | None = None, broker_url: str | None = None, speed: float | None = None,
