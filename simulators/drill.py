@@ -191,6 +191,12 @@ def _report(scenario, sim: Simulator, svc: Service, run: DrillRun, receiver: Htt
             outcome.device_faults.add((e.device, e.fault))
             timeline.append({"ts": e.ts, "what": "fault", "site": e.site, "device": e.device, "fault": e.fault,
                              "detail": e.detail})
+    # faults the lifecycle raises itself (siren_failed, contact_failing) never pass the core
+    for a in svc.alerts.manager.alerts(open_only=False):
+        if a.kind == "fault" and (a.device, a.fault) not in outcome.device_faults:
+            outcome.device_faults.add((a.device, a.fault))
+            timeline.append({"ts": a.opened_at, "what": "fault", "site": a.site, "device": a.device,
+                             "fault": a.fault, "detail": a.detail})
     tagged = True
     for r in receiver.received:
         _, site, role, _phone = r.path.split("/", 3)

@@ -31,7 +31,8 @@ class AlertService:
         self.sender = CommandSender(broker_url, s.intake) if deliver else None
         # deliver=False: a separate `geowarn deliver` process drains the outbox
         self.worker = (OutboxWorker(path, notifier=AppriseNotifier(s.notify.apprise_config), sender=self.sender,
-                                    retry=s.notify.retry, synchronous=s.journal.synchronous) if deliver else None)
+                                    retry=s.notify.retry, synchronous=s.journal.synchronous, clock=clock)
+                       if deliver else None)
         self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
                                     wake=self.worker.wake if self.worker else None,
                                     express=self.worker.express if self.worker else None,
