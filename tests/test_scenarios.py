@@ -178,7 +178,9 @@ def rain_level(increments):
     return reached
 
 
-def test_the_heavy_rain_day_reaches_the_stated_level_at_every_gauge_and_nowhere_else(registry):
+def test_the_heavy_rain_day_reaches_the_orange_row_at_every_gauge_and_nowhere_else(registry):
+    # the rain itself reaches the county table's orange row; the site level stays yellow only
+    # because one instrument alone is capped (the scenario's expectation says so)
     sc = load_scenario("heavy-rain-county", registry)
     gauges = [d for d in registry.devices if d.kind == "rain"]
     fleet = Fleet(registry, START, sc)
@@ -188,7 +190,7 @@ def test_the_heavy_rain_day_reaches_the_stated_level_at_every_gauge_and_nowhere_
         level = rain_level([(ts, v["mm"]) for ts, v in rows[d.id]])
         site = registry.site(d.site)
         if site.county == county:
-            assert level == sc.expect.levels[site.id], (site.id, level)
+            assert level == "orange", (site.id, level)
         else:
             assert LEVELS.index(level) <= LEVELS.index(sc.expect.others_max_level), (site.id, level)
         # gauges report every 10 minutes while it rains and their counters add up
