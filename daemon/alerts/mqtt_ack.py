@@ -7,10 +7,11 @@ import json
 import logging
 import threading
 
-from geowarn.drivers.mqtt import TLSFiles, make_client, parse_broker_url
+from geowarn.drivers.mqtt import parse_broker_url
 
 from ..config import IntakeSettings
 from .manager import AlertManager
+from .sender import client_from_settings
 from .store import AlertClosed, AlertNotFound
 
 log = logging.getLogger("geowarn.alerts.mqtt_ack")
@@ -34,12 +35,7 @@ class AckListener:
         self.manager = manager
         self.topic = topic
         self.broker = parse_broker_url(broker_url or settings.broker)
-        tls = settings.tls
-        self.client, self._connect_kwargs = make_client(
-            f"{settings.client_id}-acks", broker=self.broker, username=settings.username,
-            password_env=settings.password_env,
-            tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
-            protocol=settings.protocol)
+        self.client, self._connect_kwargs = client_from_settings(settings, self.broker, f"{settings.client_id}-acks")
         self.subscribed = threading.Event()
         self.client.on_connect = lambda c, *a: c.subscribe(self.topic, qos=1)
         self.client.on_subscribe = lambda *a: self.subscribed.set()

@@ -6,11 +6,19 @@ import threading
 
 import paho.mqtt.client as paho
 
-from geowarn.drivers.mqtt import TLSFiles, make_client, parse_broker_url
+from geowarn.drivers.mqtt import Broker, TLSFiles, make_client, parse_broker_url
 
 from ..config import IntakeSettings
 
 log = logging.getLogger("geowarn.alerts.sender")
+
+
+def client_from_settings(settings: IntakeSettings, broker: Broker, client_id: str):
+    """An MQTT client with the intake's credentials, TLS and protocol (clean session)."""
+    tls = settings.tls
+    return make_client(client_id, broker=broker, username=settings.username, password_env=settings.password_env,
+                       tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
+                       protocol=settings.protocol)
 
 
 class CommandSender:
@@ -18,12 +26,8 @@ class CommandSender:
                  client_id: str | None = None):
         settings = settings or IntakeSettings()
         self.broker = parse_broker_url(broker_url or settings.broker)
-        tls = settings.tls
-        self.client, self._connect_kwargs = make_client(
-            client_id or f"{settings.client_id}-commands", broker=self.broker, username=settings.username,
-            password_env=settings.password_env,
-            tls=TLSFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure) if tls else None,
-            protocol=settings.protocol)
+        self.client, self._connect_kwargs = client_from_settings(settings, self.broker,
+                                                                 client_id or f"{settings.client_id}-commands")
         self.client.max_queued_messages_set(0)
         self._connected = threading.Event()
         self.client.on_connect = self._on_connect
