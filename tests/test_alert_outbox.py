@@ -164,3 +164,19 @@ def test_one_worker_per_state_dir(tmp_path):
             OutboxWorker(tmp_path / "journal.sqlite", notifier=AppriseNotifier()).start()
     finally:
         first.stop()
+
+
+def test_a_separate_delivery_process_is_woken_not_left_to_its_poll(tmp_path, rx):
+    cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port))
+    state = tmp_path / "state"
+    mgr = AlertManager(cfg.registry, state / "journal.sqlite", notify=cfg.settings.notify)
+    worker = Deliverer(cfg.source, state)
+    worker.args[worker.args.index("--poll") + 1] = "600"  # it would not look by itself for ten minutes
+    try:
+        worker.start()
+        assert wait_until(lambda: (state / "outbox.wake").exists(), 30)
+        mgr.handle(SiteLevelChange("S1", T0, "orange", "normal", ["雨量 24 h 132 mm"]))
+        assert rx.wait_for(5, 60)  # the nudge through the state directory woke it
+    finally:
+        worker.stop()
+        mgr.close()

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .recipients import Recipient
 from .routing import Route, Router
 from .settings import NotifySettings, SamplingSettings, SirenSettings
 from .store import Alert, AlertClosed
+from .wakeup import nudge, socket_path
 
 log = logging.getLogger("geowarn.alerts")
 
@@ -78,7 +80,8 @@ class AlertManager:
         self.renderer = renderer or Renderer(self.notify.templates_dir, self.notify.timezone)
         self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
         self.db = Database(db_path, synchronous, checkpoints=False)
-        self.wake = wake or (lambda: None)  # tells an in-process OutboxWorker there is work
+        # tells the OutboxWorker there is work: in-process directly, else through the state dir
+        self.wake = wake or partial(nudge, socket_path(Path(db_path).parent))
         # hands committed siren commands to an in-process worker's express path: they leave at
         # once instead of waiting for the journal's write lock (they are in the outbox already)
         self.express = express
