@@ -156,12 +156,17 @@ def test_receiver_down_for_minutes_then_everything_arrives_and_the_failing_conta
 
 
 def test_one_worker_per_state_dir(tmp_path):
+    cfg = write_config(tmp_path / "geowarn.yaml", 9)
     from geowarn.daemon.alerts.delivery import AppriseNotifier
     from geowarn.daemon.alerts.worker import OutboxWorker, WorkerBusy
     first = OutboxWorker(tmp_path / "journal.sqlite", notifier=AppriseNotifier()).start()
     try:
         with pytest.raises(WorkerBusy):
             OutboxWorker(tmp_path / "journal.sqlite", notifier=AppriseNotifier()).start()
+        second = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "deliver", "--config", str(cfg),
+                                 "--state-dir", str(tmp_path), "--no-commands"], capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1 and "another delivery worker is running" in second.stderr
     finally:
         first.stop()
 
