@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion

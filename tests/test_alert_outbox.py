@@ -1,6 +1,5 @@
 """The outbox keeps its promises: kill -9 of the delivery process loses nothing and sends nothing
 confirmed twice; a receiver down for minutes gets everything when it returns."""
-import os
 import signal
 import subprocess
 import sys
