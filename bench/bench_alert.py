@@ -101,7 +101,7 @@ def main() -> None:
         worker = OutboxWorker(db_path, notifier=AppriseNotifier(), sender=sender, retry=s.notify.retry,
                               synchronous=args.synchronous).start()
         manager = AlertManager(cfg.registry, db_path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
-                               wake=worker.wake, express=worker.express, synchronous=args.synchronous)
+                               wake=worker.wake, express=worker, synchronous=args.synchronous)
         journal = Journal(db_path, args.synchronous)
         intake = Intake(cfg.registry, IntakeSettings(client_id="bench-alert-intake"), journal,
                         broker_url=broker.url, sink=lambda c: [manager.on_reply(r) for r in c.entry.replies])

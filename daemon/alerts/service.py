@@ -33,7 +33,7 @@ class AlertService:
                                     retry=s.notify.retry, synchronous=s.journal.synchronous) if deliver else None)
         self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
                                     wake=self.worker.wake if self.worker else None,
-                                    express=self.worker.express if self.worker else None,
+                                    express=self.worker,
                                     synchronous=s.journal.synchronous)
         topic = s.notify.mqtt_ack_topic
         self.acks = AckListener(self.manager, topic, broker_url, s.intake) if topic else None

@@ -100,13 +100,18 @@ class OutboxWorker:
         for ev in self._wake.values():
             ev.set()
 
+    def hold(self, keys: list[str]) -> None:
+        """Called before the commit of these command rows: the regular lane leaves their first
+        attempt to `express`."""
+        if self.sender is not None:
+            with self._express_lock:
+                self._express_keys.update(keys)
+
     def express(self, commands: list[outbox.OutCommand]) -> None:
         """Publish these committed commands now, from memory; their rows are booked afterwards.
         Without a command sender the regular lane of another process delivers them."""
         if self.sender is None or not commands:
             return
-        with self._express_lock:
-            self._express_keys.update(c.key for c in commands)
         for c in commands:
             self._express_q.put(c)
         self.wake()
