@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import queue
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ from geowarn.daemon.journal import Journal
 from geowarn.drivers.formats import format_classes
 from geowarn.simulators.alarm_devices import AlarmDevices
 from geowarn.simulators.http_receiver import HttpReceiver
-from geowarn.simulators.local_broker import Mosquitto
+from geowarn.simulators.local_broker import Mosquitto, free_port, wait_port
 from geowarn.simulators.publisher import Publisher
 
 ONE_READING = {"crack": {"width": 1.5}, "rain": {"mm": 0.5}, "pressure": {"kpa": 120.0}}
@@ -59,6 +60,37 @@ def _load(url: str, rate: float, stop, sent_q) -> None:
     pub.close()
 
 
+def _devices(url: str, out, stop, ready) -> None:
+    """The site's alarms, in their own process as in the field: (device, command, arrival)."""
+    devices = AlarmDevices(url, on_heard=lambda h: out.put((h.device, h.name, h.at))).start()
+    ready.set()
+    stop.wait()
+    devices.stop()
+
+
+def _receiver(port: int, out, stop) -> None:
+    """The notification gateway, in its own process: (path, arrival)."""
+    rx = HttpReceiver(port, on_receive=lambda r: out.put((r.path, r.at))).start()
+    stop.wait()
+    rx.stop()
+
+
+def _next(q, match, timeout: float = 30.0):
+    """The first queued item that matches (perf_counter is CLOCK_MONOTONIC: one clock for all
+    processes of the machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            item = q.get(timeout=left)
+        except queue.Empty:
+            return None
+        if match(item):
+            return item
+
+
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(len(s) * p))]
@@ -81,13 +113,23 @@ def main() -> None:
                     help="journal durability: full survives power loss, normal a process crash")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory() as tmp, Mosquitto(workdir=tmp) as broker, HttpReceiver() as rx:
+    ctx = mp.get_context("fork")
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto(workdir=tmp) as broker:
         tmp_path = Path(tmp)
+        rx_port = free_port()
+        observers_stop, heard_q, received_q = ctx.Event(), ctx.Queue(), ctx.Queue()
+        devices_ready = ctx.Event()
+        observers = [ctx.Process(target=_devices, args=(broker.url, heard_q, observers_stop, devices_ready)),
+                     ctx.Process(target=_receiver, args=(rx_port, received_q, observers_stop))]
+        for proc in observers:
+            proc.start()
+        wait_port(rx_port)
+        assert devices_ready.wait(30), "the alarm devices did not subscribe"
         cfg_path = tmp_path / "geowarn.yaml"
         cfg_path.write_text(yaml.safe_dump({
             "registry": str(default_config_path()),
             "intake": {"broker": broker.url, "client_id": "bench-alert"},
-            "notify": {"phone_url": f"json://127.0.0.1:{rx.port}/{{site}}/{{role}}/{{phone}}"},
+            "notify": {"phone_url": f"json://127.0.0.1:{rx_port}/{{site}}/{{role}}/{{phone}}"},
         }, allow_unicode=True))
         cfg = load_config(cfg_path)
         s = cfg.settings
@@ -95,19 +137,17 @@ def main() -> None:
         sites = [site for site in cfg.registry.sites if any(d.kind == "alarm" for d in site.devices)]
         alarm_of = {site.id: next(d.id for d in site.devices if d.kind == "alarm") for site in sites}
 
-        devices = AlarmDevices(broker.url).start()
         sender = CommandSender(broker.url, s.intake).start()
         assert sender.wait_connected()
         worker = OutboxWorker(db_path, notifier=AppriseNotifier(), sender=sender, retry=s.notify.retry,
                               synchronous=args.synchronous).start()
         manager = AlertManager(cfg.registry, db_path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
-                               wake=worker.wake, express=worker.express, synchronous=args.synchronous)
+                               wake=worker.wake, express=worker, synchronous=args.synchronous)
         journal = Journal(db_path, args.synchronous)
         intake = Intake(cfg.registry, IntakeSettings(client_id="bench-alert-intake"), journal,
                         broker_url=broker.url, sink=lambda c: [manager.on_reply(r) for r in c.entry.replies])
         intake.start()
         assert intake.wait_connected()
-        ctx = mp.get_context("fork")
         stop, sent_q = ctx.Event(), ctx.Queue()
         load = ctx.Process(target=_load, args=(broker.url, args.load, stop, sent_q))
         load.start()
@@ -124,20 +164,18 @@ def main() -> None:
         t_start = time.time()
         for i in range(args.trials):
             site = sites[i % len(sites)]
-            heard_before = len(devices.heard)
-            received_before = len(rx.received)
             t0 = time.perf_counter()
             manager.handle(SiteLevelChange(site.id, time.time(), "red", "normal", ["bench: 切线角 86°"]))
             queued_ms.append(1000 * (time.perf_counter() - t0))
             alarm = alarm_of[site.id]
-            if not devices.wait_for(lambda heard: any(h.device == alarm and h.name == "alarm"
-                                                      for h in heard[heard_before:]), 30):
+            heard = _next(heard_q, lambda h: h[0] == alarm and h[1] == "alarm" and h[2] > t0)
+            if heard is None:
                 raise SystemExit(f"trial {i}: no siren command for {site.id}")
-            at = next(h.at for h in devices.heard[heard_before:] if h.device == alarm and h.name == "alarm")
-            siren_ms.append(1000 * (at - t0))
-            if not rx.wait_for(received_before + 1, 30):
+            siren_ms.append(1000 * (heard[2] - t0))
+            got = _next(received_q, lambda r: r[0].startswith(f"/{site.id}/") and r[1] > t0)
+            if got is None:
                 raise SystemExit(f"trial {i}: no notification for {site.id}")
-            message_ms.append(1000 * (rx.received[received_before].at - t0))
+            message_ms.append(1000 * (got[1] - t0))
             if not _wait(idle):
                 raise SystemExit(f"trial {i}: outbox not drained")
             manager.handle(SiteLevelChange(site.id, time.time(), "normal", "red", []))
@@ -153,7 +191,9 @@ def main() -> None:
         worker.stop()
         manager.close()
         sender.stop()
-        devices.stop()
+        observers_stop.set()
+        for proc in observers:
+            proc.join(10)
 
     out = {
         "benchmark": "alert",

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -43,8 +42,10 @@ def parse_command(topic: str, payload: bytes) -> tuple[str, str, dict[str, str],
 
 
 class AlarmDevices:
-    def __init__(self, broker_url: str, silent: set[str] | None = None, client_id: str = "geowarn-sim-alarms"):
+    def __init__(self, broker_url: str, silent: set[str] | None = None, client_id: str = "geowarn-sim-alarms",
+                 on_heard=None):
         self.broker = parse_broker_url(broker_url)
+        self.on_heard = on_heard  # called with each Heard (benchmarks forward them elsewhere)
         self.silent = set(silent or ())
         self.heard: list[Heard] = []
         self._cond = threading.Condition()
@@ -60,9 +61,12 @@ class AlarmDevices:
             device, name, params, msgid = parse_command(msg.topic, msg.payload)
         except (ValueError, IndexError):
             return
+        heard = Heard(at, device, name, params, msgid, msg.payload)
         with self._cond:
-            self.heard.append(Heard(at, device, name, params, msgid, msg.payload))
+            self.heard.append(heard)
             self._cond.notify_all()
+        if self.on_heard is not None:
+            self.on_heard(heard)
         if device in self.silent:
             return
         if msg.topic.startswith("$creq/"):

@@ -29,8 +29,9 @@ class Received:
 
 
 class HttpReceiver:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, on_receive=None):
         self.port = port or free_port()
+        self.on_receive = on_receive  # called with each Received (benchmarks forward them elsewhere)
         self.received: list[Received] = []
         self.failures = 0  # requests answered with 500 while failing
         self.fail = False
@@ -58,9 +59,12 @@ class HttpReceiver:
                             doc = json.loads(raw or b"{}")
                         except ValueError:
                             doc = {"raw": raw.decode("utf-8", "replace")}
-                        receiver.received.append(Received(time.perf_counter(), self.path, doc))
+                        got = Received(time.perf_counter(), self.path, doc)
+                        receiver.received.append(got)
                         receiver.arrived.notify_all()
                         code = 200
+                if code == 200 and receiver.on_receive is not None:
+                    receiver.on_receive(got)
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -98,7 +98,7 @@ class Harness:
                                    sender=self.sender, retry=s.notify.retry, poll_s=0.05,
                                    clock=worker_clock or time.time).start()
         self.manager = AlertManager(self.cfg.registry, self.db_path, notify=s.notify, sirens=s.sirens,
-                                    sampling=s.sampling, wake=self.worker.wake, express=self.worker.express)
+                                    sampling=s.sampling, wake=self.worker.wake, express=self.worker)
         if broker_url:
             self.journal = Journal(self.db_path)
             self.intake = Intake(self.cfg.registry, IntakeSettings(client_id="geowarn-test-intake", batch_wait_ms=2),

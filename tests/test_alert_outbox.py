@@ -1,6 +1,5 @@
 """The outbox keeps its promises: kill -9 of the delivery process loses nothing and sends nothing
 confirmed twice; a receiver down for minutes gets everything when it returns."""
-import os
 import signal
 import subprocess
 import sys
@@ -156,11 +155,32 @@ def test_receiver_down_for_minutes_then_everything_arrives_and_the_failing_conta
 
 
 def test_one_worker_per_state_dir(tmp_path):
+    cfg = write_config(tmp_path / "geowarn.yaml", 9)
     from geowarn.daemon.alerts.delivery import AppriseNotifier
     from geowarn.daemon.alerts.worker import OutboxWorker, WorkerBusy
     first = OutboxWorker(tmp_path / "journal.sqlite", notifier=AppriseNotifier()).start()
     try:
         with pytest.raises(WorkerBusy):
             OutboxWorker(tmp_path / "journal.sqlite", notifier=AppriseNotifier()).start()
+        second = subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "deliver", "--config", str(cfg),
+                                 "--state-dir", str(tmp_path), "--no-commands"], capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1 and "another delivery worker is running" in second.stderr
     finally:
         first.stop()
+
+
+def test_a_separate_delivery_process_is_woken_not_left_to_its_poll(tmp_path, rx):
+    cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port))
+    state = tmp_path / "state"
+    mgr = AlertManager(cfg.registry, state / "journal.sqlite", notify=cfg.settings.notify)
+    worker = Deliverer(cfg.source, state)
+    worker.args[worker.args.index("--poll") + 1] = "600"  # it would not look by itself for ten minutes
+    try:
+        worker.start()
+        assert wait_until(lambda: (state / "outbox.wake").exists(), 30)
+        mgr.handle(SiteLevelChange("S1", T0, "orange", "normal", ["雨量 24 h 132 mm"]))
+        assert rx.wait_for(5, 60)  # the nudge through the state directory woke it
+    finally:
+        worker.stop()
+        mgr.close()

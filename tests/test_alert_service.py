@@ -1,5 +1,6 @@
 """AlertService: the wiring the running service uses (manager, in-process worker, command
 sender, ticker), with the real intake feeding replies through `on_committed`."""
+import json
 import time
 
 from geowarn.daemon.alerts.events import SiteLevelChange
@@ -41,4 +42,26 @@ def test_the_service_wiring_sounds_confirms_and_ticks_by_itself(tmp_path, mosqui
         finally:
             intake.stop()
             journal.close()
+            svc.stop()
+
+
+def test_acknowledgement_over_mqtt_and_malformed_ones_are_dropped(tmp_path, mosquitto):
+    from geowarn.simulators.publisher import Publisher
+    with HttpReceiver() as rx:
+        cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url))
+        svc = AlertService(cfg, tmp_path / "state", mosquitto.url, tick_s=3600).start()
+        try:
+            aid = svc.handle(SiteLevelChange("S1", time.time(), "orange", "normal", ["雨量 24 h 132 mm"]))
+            other = svc.handle(SiteLevelChange("S2", time.time(), "orange", "normal", ["雨量 24 h 132 mm"]))
+            with Publisher(mosquitto.url, "handset-1", clean=True) as handset:
+                assert svc.acks.subscribed.wait(10)
+                for junk in (b"not json", b'{"alert": "A1"}', b'{"alert": "A999", "by": "x"}', b"[1,2]"):
+                    handset.publish("geowarn/v1/ack", junk)
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "王监测"}))
+                assert handset.flush(10)
+            assert wait_until(lambda: svc.manager.get(aid)[0].acked_at is not None, 10)
+            alert = svc.manager.get(aid)[0]
+            assert alert.acked_by == "王监测" and alert.acked_via == "mqtt" and alert.status == "open"
+            assert svc.manager.get(other)[0].acked_at is None  # the junk acknowledged nothing
+        finally:
             svc.stop()

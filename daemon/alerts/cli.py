@@ -104,7 +104,7 @@ def cmd_deliver(args) -> int:
     """Drain the outbox until stopped: messages through apprise, commands over MQTT."""
     from .delivery import AppriseNotifier
     from .sender import CommandSender
-    from .worker import OutboxWorker
+    from .worker import OutboxWorker, WorkerBusy
 
     cfg = load_config(args.config)
     s = cfg.settings
@@ -115,7 +115,13 @@ def cmd_deliver(args) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    worker.start()
+    try:
+        worker.start()
+    except WorkerBusy as e:
+        if sender is not None:
+            sender.stop()
+        print(f"geowarn deliver: {e}", file=sys.stderr)
+        return 1
     log.info("delivering from %s", args.state_dir)
     done.wait(args.duration)
     worker.stop()

@@ -16,8 +16,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from geowarn.drivers.base import CommandReply
 
@@ -32,8 +33,19 @@ from .recipients import Recipient
 from .routing import Route, Router
 from .settings import NotifySettings, SamplingSettings, SirenSettings
 from .store import Alert, AlertClosed
+from .wakeup import nudge, socket_path
 
 log = logging.getLogger("geowarn.alerts")
+
+class ExpressLane(Protocol):
+    """An in-process worker's fast path for siren commands (OutboxWorker implements it)."""
+
+    def hold(self, keys: list[str]) -> None:
+        """Before commit: these rows are the express path's, the regular lane must not send them."""
+
+    def express(self, commands: list[outbox.OutCommand]) -> None:
+        """After commit: publish them now."""
+
 
 PRIORITY_HAZARD = 10  # + 4 - rank: red messages leave before blue ones
 PRIORITY_FAULT = 20
@@ -67,7 +79,7 @@ class AlertManager:
                  sirens: SirenSettings | None = None, sampling: SamplingSettings | None = None,
                  router: Router | None = None, renderer: Renderer | None = None,
                  wake: Callable[[], None] | None = None,
-                 express: Callable[[list[outbox.OutCommand]], None] | None = None,
+                 express: ExpressLane | None = None,
                  clock: Callable[[], float] = time.time,
                  synchronous: str = "full"):
         self.registry = registry
@@ -78,7 +90,8 @@ class AlertManager:
         self.renderer = renderer or Renderer(self.notify.templates_dir, self.notify.timezone)
         self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
         self.db = Database(db_path, synchronous, checkpoints=False)
-        self.wake = wake or (lambda: None)  # tells an in-process OutboxWorker there is work
+        # tells the OutboxWorker there is work: in-process directly, else through the state dir
+        self.wake = wake or partial(nudge, socket_path(Path(db_path).parent))
         # hands committed siren commands to an in-process worker's express path: they leave at
         # once instead of waiting for the journal's write lock (they are in the outbox already)
         self.express = express
@@ -100,8 +113,13 @@ class AlertManager:
             fn = self._fault
         else:
             raise TypeError(f"AlertManager.handle takes SiteLevelChange or DeviceFault, not {type(event).__name__}")
-        with self.db.tx() as db:
-            alert_id = fn(db, event)
+        try:
+            with self.db.tx() as db:
+                alert_id = fn(db, event)
+        except BaseException:
+            with self._urgent_lock:
+                self._urgent = []
+            raise
         self._dispatch_urgent()
         self.wake()
         return alert_id
@@ -110,7 +128,7 @@ class AlertManager:
         with self._urgent_lock:
             urgent, self._urgent = self._urgent, []
         if urgent and self.express is not None:
-            self.express(urgent)
+            self.express.express(urgent)
 
     def on_reply(self, reply: CommandReply, now: float | None = None) -> None:
         """A device's command reply (from the intake): confirms or fails the command it answers."""
@@ -244,8 +262,11 @@ class AlertManager:
                 alert.siren_level is None or rank(level) > rank(alert.siren_level)):
             commands = self.planner.siren(alert.id, alert.round, site, level, alert.drill)
             fresh = [c for c in commands if outbox.enqueue_command(db, c, now)]
-            with self._urgent_lock:
-                self._urgent.extend(fresh)
+            if fresh and self.express is not None:
+                # held before the commit makes them visible, so the regular lane never sends them too
+                self.express.hold([c.key for c in fresh])
+                with self._urgent_lock:
+                    self._urgent.extend(fresh)
             store.update(db, alert.id, siren_level=level)
             store.audit(db, alert.id, ts, "sirens", None, level=level, devices=sorted({c.device for c in commands}))
         at = self.sampling.accelerate_at

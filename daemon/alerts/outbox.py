@@ -158,6 +158,10 @@ def record_express(db: sqlite3.Connection, key: str, ok: bool, detail: str, now:
         db.execute("INSERT INTO outbox_attempts (outbox_id, attempt, started, finished, ok, target, detail) "
                    "VALUES (?,?,?,?,?,?,?)", (row["id"], row["attempts"], now, now, int(ok), row["target"],
                                               "express: " + detail[:500]))
+        if not ok:  # the lane left this attempt to us and it failed: retry, do not wait for a reply
+            db.execute("UPDATE outbox SET status = 'pending', next_at = ?, last_error = ?, updated = ? "
+                       "WHERE id = ? AND status = 'published'",
+                       (now + backoff_s(row["attempts"], retry), detail[:500], now, row["id"]))
 
 
 # --- command replies and their absence --------------------------------------------------------

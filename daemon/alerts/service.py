@@ -1,5 +1,5 @@
 """Alerts inside the running service, wired once: the lifecycle manager, an in-process outbox
-worker with its MQTT command sender, and a ticker thread. The service feeds it events from the
+worker with its MQTT command sender, the MQTT acknowledgement listener, and a ticker thread. The service feeds it events from the
 core and committed intake batches (for command replies); everything else runs by itself."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .db import journal_path
 from .delivery import AppriseNotifier
 from .events import DeviceFault, SiteLevelChange
 from .manager import AlertManager
+from .mqtt_ack import AckListener
 from .sender import CommandSender
 from .worker import OutboxWorker
 
@@ -35,8 +36,10 @@ class AlertService:
                        if deliver else None)
         self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
                                     wake=self.worker.wake if self.worker else None,
-                                    express=self.worker.express if self.worker else None,
+                                    express=self.worker,
                                     synchronous=s.journal.synchronous, clock=clock)
+        topic = s.notify.mqtt_ack_topic
+        self.acks = AckListener(self.manager, topic, broker_url, s.intake) if topic else None
         self.http_settings = s.http
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -46,6 +49,8 @@ class AlertService:
             self.sender.start()
         if self.worker is not None:
             self.worker.start()
+        if self.acks is not None:
+            self.acks.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-alerts-tick", daemon=True)
         self._ticker.start()
         return self
@@ -54,6 +59,8 @@ class AlertService:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(10)
+        if self.acks is not None:
+            self.acks.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.sender is not None:

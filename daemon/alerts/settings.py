@@ -84,6 +84,9 @@ class NotifySettings(_Section):
     timezone: str = "Asia/Shanghai"
     ack_url: str | None = None  # shown in messages, `{id}` replaced, e.g. https://host/alerts/{id}
     retry: RetrySettings = RetrySettings()
+    # acknowledgements over MQTT, `{"alert": "A12", "by": "王霞"}`; who may publish here is the
+    # broker's ACL to decide (field handsets, the alarm units' buttons); None: off
+    mqtt_ack_topic: str | None = "geowarn/v1/ack"
 
     @field_validator("fault_roles")
     @classmethod

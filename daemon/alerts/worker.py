@@ -18,6 +18,7 @@ from .db import Database
 from .delivery import AppriseNotifier, Delivery
 from .sender import CommandSender
 from .settings import RetrySettings
+from .wakeup import WakeListener, socket_path
 
 log = logging.getLogger("geowarn.alerts.worker")
 
@@ -42,6 +43,7 @@ class OutboxWorker:
         self._wake = {"apprise": threading.Event(), "mqtt": threading.Event()}
         self._lanes: list[threading.Thread] = []
         self._lock_fd: int | None = None
+        self._listener: WakeListener | None = None
         self._db: Database | None = None  # the message lane's, which also keeps the WAL checkpointed
         self._command_db: Database | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -65,6 +67,7 @@ class OutboxWorker:
         if n:
             log.warning("%d deliveries were cut short by a stop; sending them again", n)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="geowarn-notify")
+        self._listener = WakeListener(socket_path(self.db_path.parent), self.wake).start()
         lanes = ["apprise"] + (["mqtt"] if self.sender is not None else [])
         for lane in lanes:
             t = threading.Thread(target=self._run, args=(lane,), name=f"geowarn-outbox-{lane}", daemon=True)
@@ -79,6 +82,8 @@ class OutboxWorker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.wake()
+        if self._listener is not None:
+            self._listener.stop()
         for t in self._lanes:
             t.join(timeout)
         if self._pool is not None:
@@ -95,13 +100,18 @@ class OutboxWorker:
         for ev in self._wake.values():
             ev.set()
 
+    def hold(self, keys: list[str]) -> None:
+        """Called before the commit of these command rows: the regular lane leaves their first
+        attempt to `express`."""
+        if self.sender is not None:
+            with self._express_lock:
+                self._express_keys.update(keys)
+
     def express(self, commands: list[outbox.OutCommand]) -> None:
         """Publish these committed commands now, from memory; their rows are booked afterwards.
         Without a command sender the regular lane of another process delivers them."""
         if self.sender is None or not commands:
             return
-        with self._express_lock:
-            self._express_keys.update(c.key for c in commands)
         for c in commands:
             self._express_q.put(c)
         self.wake()

@@ -1,0 +1,61 @@
+"""Acknowledgements over MQTT: `{"alert": "A12", "by": "王霞"}` on `notify.mqtt_ack_topic`
+(QoS 1). The broker's ACL decides who may publish there. A malformed message is logged and
+dropped, never fatal; the outcome is in the alert's audit trail (`acked`, via mqtt)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+
+from ..config import IntakeSettings
+from .manager import AlertManager
+from ..broker import client_for
+from .store import AlertClosed, AlertNotFound
+
+log = logging.getLogger("geowarn.alerts.mqtt_ack")
+
+
+def parse_ack(payload: bytes) -> tuple[str, str]:
+    """(alert id text, who) or ValueError with the reason."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if not isinstance(doc, dict) or doc.get("alert") in (None, "") or not str(doc.get("by") or "").strip():
+        raise ValueError('expected {"alert": "A12", "by": "name"}')
+    return str(doc["alert"]), str(doc["by"])[:100]
+
+
+class AckListener:
+    def __init__(self, manager: AlertManager, topic: str, broker_url: str | None = None,
+                 settings: IntakeSettings | None = None):
+        settings = settings or IntakeSettings()
+        self.manager = manager
+        self.topic = topic
+        self.client, self._connect_kwargs, self.broker = client_for(settings, f"{settings.client_id}-acks", broker_url)
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self._keepalive = settings.keepalive_s
+
+    def start(self) -> "AckListener":
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=self._keepalive,
+                                  **self._connect_kwargs)
+        self.client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            alert, who = parse_ack(msg.payload)
+            acked = self.manager.ack(alert, who, via="mqtt")
+            log.info("A%d acknowledged over MQTT by %s", acked.id, acked.acked_by)
+        except (ValueError, AlertNotFound, AlertClosed) as e:
+            log.warning("MQTT acknowledgement on %s ignored: %s (%r)", msg.topic, e, msg.payload[:120])
+        except Exception:  # the journal failing must not end the listener
+            log.exception("MQTT acknowledgement on %s failed", msg.topic)
