@@ -8,6 +8,7 @@ on SIGHUP and reports health to systemd.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ log = logging.getLogger("geowarn.service")
 
 SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
 EXPORT_BACKLOG_DEGRADED = 100_000  # journal rows InfluxDB has not got yet
+OUTBOX_OVERDUE_S = 300.0  # a message still undelivered this long after it was due
 PRUNE_EVERY_S = 3600.0
 
 
@@ -211,9 +213,20 @@ class Service:
             backlog = sum(self.exporter.backlog().values())
             if backlog > EXPORT_BACKLOG_DEGRADED:
                 degraded.append(f"export backlog {backlog} rows")
+        overdue = self._outbox_overdue()
+        if overdue:
+            degraded.append(f"outbox backlog: {overdue} deliveries overdue by > {OUTBOX_OVERDUE_S:.0f} s")
         if failing:
             return "failing", failing + degraded
         return ("degraded", degraded) if degraded else ("ok", [])
+
+    def _outbox_overdue(self) -> int:
+        try:
+            return self.journal._query(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND next_at < ?",
+                (self.clock() - OUTBOX_OVERDUE_S,))[0][0]
+        except sqlite3.Error:  # no outbox yet
+            return 0
 
     def status_line(self) -> str:
         s = self.intake.stats

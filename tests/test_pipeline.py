@@ -129,3 +129,29 @@ def test_after_a_restart_the_windows_are_warm_and_nothing_is_notified_again(tmp_
         finally:
             svc.stop()
     rx.stop()
+
+
+def test_health_reports_an_undelivered_outbox_and_recovers(tmp_path, mosquitto, monkeypatch):
+    """The receiver is down: messages wait in the outbox, /healthz says degraded with the reason."""
+    import geowarn.daemon.service as service_mod
+
+    monkeypatch.setattr(service_mod, "OUTBOX_OVERDUE_S", 1.0)
+    monkeypatch.setenv("GEOWARN_HTTP_TOKEN", TOKEN)
+    rx = HttpReceiver()  # never started: every delivery fails
+    cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url, http={"port": 0}))
+    with AlarmDevices(mosquitto.url):
+        svc = Service(cfg, tmp_path / "state", mosquitto.url)
+        svc.start()
+        try:
+            wait_subscribed(tmp_path / "state", cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
+            _publish_accelerating_slope(cfg, mosquitto.url)
+            assert wait_until(lambda: svc.health()[0] == "degraded", 30)
+            status, body = _http(svc, "GET", "/healthz")
+            doc = json.loads(body)
+            assert status == 200 and doc["status"] == "degraded"
+            assert any("outbox backlog" in r for r in doc["reasons"])
+            rx.start()
+            assert wait_until(lambda: not any("outbox" in r for r in svc.health()[1]), 60)
+        finally:
+            svc.stop()
+            rx.stop()
