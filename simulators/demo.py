@@ -21,24 +21,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m geowarn.simulators.demo")
     ap.add_argument("--scenario", default=DEMO_SCENARIO)
     ap.add_argument("--speed", type=float, default=DEMO_SPEED)
-    ap.add_argument("--broker", help="an existing broker (default: one in this process)")
+    ap.add_argument("--broker", help="an existing broker (default: a local Mosquitto when installed, else one "
+                                     "in this process)")
+    ap.add_argument("--embedded", action="store_true", help="use the in-process broker even if Mosquitto is there")
     ap.add_argument("--out", default="state/demo", help="where the JSON and HTML reports go")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     broker = args.broker
-    embedded = None
-    if broker is None:  # no Mosquitto, no root needed
-        from .embedded_broker import EmbeddedBroker
+    local = None
+    if broker is None:  # no root needed: Mosquitto runs as this user, amqtt in this process
+        from .embedded_broker import EmbeddedBroker, best_local_broker
 
-        embedded = EmbeddedBroker().start()
-        broker = embedded.url
+        local = EmbeddedBroker() if args.embedded else best_local_broker()
+        local.start()
+        broker = local.url
     try:
-        print(f"geowarn demo: drill {args.scenario} on the example Xiangtan network, broker {broker}")
+        print(f"geowarn demo: drill {args.scenario} on the example Xiangtan network, "
+              f"broker {type(local).__name__ if local else ''} {broker}")
         report = run_drill(args.scenario, broker_url=broker, speed=args.speed, echo=lambda s: print(s, flush=True),
-                           national_ok=embedded is None)
+                           national_ok=local is None or local.national_ok)
     finally:
-        if embedded is not None:
-            embedded.stop()
+        if local is not None:
+            local.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "drill.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
