@@ -20,6 +20,7 @@ from geowarn.drivers.formats.native import Format as Native
 from geowarn.simulators.publisher import Publisher
 
 from helpers import journal_count, wait_subscribed, wait_until
+from tcp_proxy import TcpProxy
 
 KILLS = 22
 RATE = 300.0  # readings/s: a busy network in accelerated mode, well within one core's reach
@@ -91,20 +92,21 @@ def assert_exactly_once(state, n: int) -> None:
 class Rig:
     """geowarn running on the broker, subscribed, with the numbered stream flowing into it."""
 
-    def __init__(self, mosquitto, registry, state):
+    def __init__(self, mosquitto, registry, state, via: str | None = None):
         self.mosquitto, self.registry, self.state = mosquitto, registry, state
+        self.url = via or mosquitto.url  # geowarn's way to the broker; the publisher goes direct
         self.proc: subprocess.Popen | None = None
         self.stream: NumberedStream | None = None
 
     def __enter__(self) -> "Rig":
         self.state.mkdir()
-        self.proc = start_geowarn(self.mosquitto.url, self.state)
+        self.proc = start_geowarn(self.url, self.state)
         wait_subscribed(self.state, self.registry, self.mosquitto.url, BASE_TS - 60)  # the session exists
         self.stream = NumberedStream(self.mosquitto.url, self.registry).start()
         return self
 
     def restart_geowarn(self) -> None:
-        self.proc = start_geowarn(self.mosquitto.url, self.state)
+        self.proc = start_geowarn(self.url, self.state)
 
     def finish(self) -> int:
         """Stop the stream, let geowarn take what the broker still holds for it, stop geowarn
@@ -164,4 +166,31 @@ def test_broker_down_and_back_mid_stream_loses_nothing(mosquitto, registry, tmp_
             mosquitto.start()
         time.sleep(2.0)
         n = rig.finish()
+    assert_exactly_once(state, n)
+
+
+def test_network_cut_and_slowed_between_geowarn_and_broker_loses_nothing(mosquitto, registry, tmp_path):
+    """A TCP proxy between geowarn and the broker drops the connection (and refuses new ones
+    for a moment) three times, then slows every chunk by 50 ms and drops it once more."""
+    state = tmp_path / "state"
+    proxy = TcpProxy(mosquitto.port).start()
+    try:
+        with Rig(mosquitto, registry, state, via=f"mqtt://127.0.0.1:{proxy.port}") as rig:
+            for down_s in (0.0, 0.5, 1.5, None):
+                before = journal_count(state)
+                assert wait_until(lambda: journal_count(state) > before + 200, timeout=60), "no progress"
+                if down_s is None:  # a slow link, cut while slow
+                    proxy.delay_s = 0.05
+                    time.sleep(1.0)
+                    proxy.cut()
+                    time.sleep(1.0)
+                    proxy.delay_s = 0.0
+                else:
+                    proxy.cut(down_s)
+            n = rig.finish()
+    finally:
+        proxy.close()
+    assert proxy.cuts >= 4
+    # the cuts reached geowarn: it logged each loss of the broker and came back on its own
+    assert (tmp_path / "geowarn.log").read_text().count("disconnected from") >= 4
     assert_exactly_once(state, n)
