@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench-ingest bench-core bench-export bench-alert clean
+.PHONY: demo test venv test-deps system-deps bench bench-ingest bench-core bench-export bench-alert bench-warm clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -36,6 +36,13 @@ test: test-deps
 
 demo: venv
 	$(PY) -m geowarn.simulators.demo
+
+# every benchmark, CI-sized, one JSON object on stdout (docs/performance.md)
+bench: test-deps
+	$(PY) bench/run_all.py
+
+bench-warm: test-deps
+	$(PY) bench/bench_warm.py
 
 bench-ingest: test-deps
 	$(PY) bench/bench_ingest.py

@@ -112,7 +112,10 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(doc, dict):
         raise ConfigError(str(path), "", "the top level must be a mapping")
     if "registry" in doc:
-        reg_path = (path.parent / str(doc["registry"])).resolve()
+        try:
+            reg_path = (path.parent / str(doc["registry"])).resolve()
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+            raise ConfigError(str(path), "registry", f"not a usable file name: {e}") from None
         reg_doc, reg_root = _read_yaml(reg_path)
         if not isinstance(reg_doc, dict):
             raise ConfigError(str(reg_path), "", "the top level must be a mapping")
@@ -149,7 +152,7 @@ class _Doc:
 def _read_yaml(path: Path) -> tuple[Any, _Doc]:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: a NUL in the path
         raise ConfigError(str(path), "", f"cannot read: {e}") from None
     try:
         return yaml.load(text, Loader=_Loader), _Doc(text)
@@ -157,6 +160,8 @@ def _read_yaml(path: Path) -> tuple[Any, _Doc]:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(str(path), "", f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+    except Exception as e:  # PyYAML's constructors raise plain errors too: 2020-13-45, `!!timestamp x`
+        raise ConfigError(str(path), "", f"invalid YAML: {type(e).__name__}: {e}") from None
 
 
 def _validate(model: type[BaseModel], doc: dict, source: str, node: "_Doc | yaml.Node | None"):

@@ -22,7 +22,7 @@ import paho.mqtt.client as paho
 
 from geowarn.drivers.base import Decoded, Reason
 from geowarn.drivers.formats import format_for, load_formats
-from geowarn.drivers.screen import ScreenLimits, screen
+from geowarn.drivers.screen import ScreenLimits, screen, screen_statuses
 
 from .broker import client_for
 from .config import IntakeSettings
@@ -90,6 +90,8 @@ def decode_message(topic: str, payload: bytes, formats: list, registry: Registry
         d.reject(Reason.DECODER_ERROR, f"{type(e).__name__}: {e}"[:300])
         return d, []
     accepted, rejected = screen(decoded.readings, registry, now, limits)
+    decoded.rejections.extend(rejected)
+    decoded.statuses, rejected = screen_statuses(decoded.statuses, now, limits)
     decoded.rejections.extend(rejected)
     return decoded, accepted
 

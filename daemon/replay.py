@@ -9,6 +9,7 @@ reporting interval taken from its own data, so offline checks fit its cadence.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sys
@@ -81,38 +82,49 @@ def _parse_ts(raw: str) -> float:
 
 def read_rows(path: Path, quarantined: Counter) -> list[Row]:
     try:
-        f = path.open(newline="", encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(str(path), "", f"cannot read: {e}") from None
+    try:  # decoded whole: a bad byte is reported on its own line, not the buffer's first
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), "", f"not UTF-8: {e.reason} at byte {e.start}",
+                          data[:e.start].count(b"\n") + 1) from None
     rows: list[Row] = []
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != COLUMNS:
-            raise ConfigError(str(path), "", f"the header must be {','.join(COLUMNS)}", 1)
-        for n, rec in enumerate(reader, start=2):
-            if len(rec) != len(COLUMNS):
-                quarantined[BAD_ROW] += 1
-                continue
-            ts_raw, site, device, kind, channel, value_raw = (c.strip() for c in rec)
-            try:
-                ts = _parse_ts(ts_raw)
-            except Invalid:
-                quarantined[Reason.BAD_TIMESTAMP] += 1
-                continue
-            try:
-                value = float(value_raw)
-            except ValueError:
-                quarantined[Reason.NON_NUMERIC] += 1
-                continue
-            if kind not in KINDS or channel not in KINDS[kind].channels:
-                quarantined[Reason.UNKNOWN_SENSOR] += 1
-                continue
-            if not site or not device:
-                quarantined[BAD_ROW] += 1
-                continue
-            rows.append(Row(n, ts, site, device, kind, channel, value))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        _read_records(path, reader, rows, quarantined)
+    except csv.Error as e:  # e.g. a field beyond csv's size limit: say where
+        raise ConfigError(str(path), "", f"not readable as CSV: {e}", reader.line_num or 1) from None
     return rows
+
+
+def _read_records(path: Path, reader, rows: list[Row], quarantined: Counter) -> None:
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != COLUMNS:
+        raise ConfigError(str(path), "", f"the header must be {','.join(COLUMNS)}", 1)
+    for n, rec in enumerate(reader, start=2):
+        if len(rec) != len(COLUMNS):
+            quarantined[BAD_ROW] += 1
+            continue
+        ts_raw, site, device, kind, channel, value_raw = (c.strip() for c in rec)
+        try:
+            ts = _parse_ts(ts_raw)
+        except Invalid:
+            quarantined[Reason.BAD_TIMESTAMP] += 1
+            continue
+        try:
+            value = float(value_raw)
+        except ValueError:
+            quarantined[Reason.NON_NUMERIC] += 1
+            continue
+        if kind not in KINDS or channel not in KINDS[kind].channels:
+            quarantined[Reason.UNKNOWN_SENSOR] += 1
+            continue
+        if not site or not device:
+            quarantined[BAD_ROW] += 1
+            continue
+        rows.append(Row(n, ts, site, device, kind, channel, value))
 
 
 def _auto_registry(base: Registry | None, rows: list[Row], quarantined: Counter) -> tuple[Registry, list[Row]]:

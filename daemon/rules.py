@@ -26,7 +26,8 @@ RAIN_WINDOWS_H = (1, 3, 6, 12, 24, 72)
 
 
 class _R(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a NaN threshold compares false with everything: it would silently never fire
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Levels(_R):
@@ -251,9 +252,9 @@ def deep_merge(base: Any, over: Any) -> Any:
 
 def _checked(model: type[BaseModel], doc: Any, ov: _Override):
     node = _node_at(ov.node, ov.prefix)
+    if not isinstance(doc, dict):
+        raise ConfigError(ov.source, _place(ov.prefix), "must be a mapping", node.start_mark.line + 1 if node else None)
     try:
-        if not isinstance(doc, dict):
-            raise ConfigError(ov.source, _place(ov.prefix), "must be a mapping", node.start_mark.line + 1 if node else None)
         return _validate(model, doc, ov.source, node)
     except ConfigError as e:
         place = ".".join(str(p) for p in ov.prefix) + ("." + e.place.replace(".[key]", "") if e.place else "")
@@ -288,7 +289,7 @@ def load_rules(directory: str | Path | None = None) -> Rules:
     rules = Rules(source=str(base), site_default=defaults.site, kinds=dict(defaults.kinds),
                   _raw_kinds={k: dict(v) for k, v in (doc.get("kinds") or {}).items()},
                   _raw_site=dict(doc.get("site") or {}))
-    _collect(rules, doc.get("sites") or {}, doc.get("devices") or {}, str(path), root, ["sites"], ["devices"])
+    _collect(rules, doc.get("sites") or {}, doc.get("devices"), str(path), root, ["sites"], ["devices"])
     site_dir = base / "sites"
     for f in sorted(site_dir.glob("*.yaml")) if site_dir.is_dir() else []:
         sdoc, stext = _read_yaml(f)
@@ -303,7 +304,7 @@ def load_rules(directory: str | Path | None = None) -> Rules:
             kn = _node_at(snode, [key])
             raise ConfigError(str(f), key, "unknown section; expected site, kinds or devices",
                               kn.start_mark.line + 1 if kn else None)
-        _collect(rules, {f.stem: {k: v for k, v in sdoc.items() if k != "devices"}}, sdoc.get("devices") or {},
+        _collect(rules, {f.stem: {k: v for k, v in sdoc.items() if k != "devices"}}, sdoc.get("devices"),
                  str(f), snode, [], ["devices"], file_is_site=True)
     rules.check_all([])
     return rules
@@ -321,11 +322,22 @@ def _collect(rules: Rules, sites: dict, devices: dict, source: str, root, site_p
         if sdoc.get("site") is not None:
             rules.site_overrides.setdefault(str(site), []).append(
                 _Override(source, root, [*prefix, "site"], sdoc["site"]))
-        for kind, kdoc in (sdoc.get("kinds") or {}).items():
+        kinds = _mapping(sdoc.get("kinds"), source, root, [*prefix, "kinds"])
+        for kind, kdoc in kinds.items():
             rules.kind_overrides.setdefault(str(site), {}).setdefault(str(kind), []).append(
                 _Override(source, root, [*prefix, "kinds", kind], kdoc))
-    for dev, ddoc in devices.items():
+    for dev, ddoc in _mapping(devices, source, root, dev_prefix).items():
         rules.device_overrides.setdefault(str(dev), []).append(_Override(source, root, [*dev_prefix, dev], ddoc))
+
+
+def _mapping(doc: Any, source: str, root, prefix: list) -> dict:
+    """An override section: absent, or a mapping (a list here is an easy indentation slip)."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        node = _node_at(root, prefix)
+        raise ConfigError(source, _place(prefix), "must be a mapping", node.start_mark.line + 1 if node else None)
+    return doc
 
 
 def rules_for_config(cfg) -> Rules:

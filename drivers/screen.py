@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .base import DeviceLookup, Reading, Reason, Rejection
+from .base import DeviceLookup, DeviceStatus, Reading, Reason, Rejection
 from .kinds import KINDS
 from .timestamps import format_ts
 
@@ -34,6 +34,28 @@ def screen(
     return accepted, rejected
 
 
+def screen_statuses(statuses: Iterable[DeviceStatus], now: float,
+                    limits: ScreenLimits = ScreenLimits()) -> tuple[list[DeviceStatus], list[Rejection]]:
+    """A status is advisory, but its time must still be plausible: the journal keys it by time."""
+    accepted: list[DeviceStatus] = []
+    rejected: list[Rejection] = []
+    for s in statuses:
+        reason, detail = _check_ts(s.ts, f"{s.device} status", now, limits)
+        if reason is None:
+            accepted.append(s)
+        else:
+            rejected.append(Rejection(reason, detail, s.device))
+    return accepted, rejected
+
+
+def _check_ts(ts: float, what: str, now: float, limits: ScreenLimits) -> tuple[str | None, str]:
+    if ts > now + limits.future_s:
+        return Reason.FUTURE_TIMESTAMP, f"{what} at {format_ts(ts)}, {ts - now:.0f} s ahead of the clock"
+    if ts < limits.earliest_ts:
+        return Reason.ANCIENT_TIMESTAMP, f"{what} at {ts:.0f}, before 2000"
+    return None, ""
+
+
 def _check(r: Reading, lookup: DeviceLookup, now: float, limits: ScreenLimits) -> tuple[str | None, str]:
     dev = lookup.device(r.device)
     if dev is None:
@@ -46,8 +68,4 @@ def _check(r: Reading, lookup: DeviceLookup, now: float, limits: ScreenLimits) -
     lo, hi = KINDS[r.kind].limits.get(r.channel, (-math.inf, math.inf))
     if not lo <= r.value <= hi:
         return Reason.IMPOSSIBLE_VALUE, f"{what} = {r.value:g} outside [{lo:g}, {hi:g}]"
-    if r.ts > now + limits.future_s:
-        return Reason.FUTURE_TIMESTAMP, f"{what} at {format_ts(r.ts)}, {r.ts - now:.0f} s ahead of the clock"
-    if r.ts < limits.earliest_ts:
-        return Reason.ANCIENT_TIMESTAMP, f"{what} at {r.ts:.0f}, before 2000"
-    return None, ""
+    return _check_ts(r.ts, what, now, limits)

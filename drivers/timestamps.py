@@ -14,9 +14,13 @@ def parse_ts(raw: Any) -> float:
     if isinstance(raw, bool):
         raise Invalid(Reason.BAD_TIMESTAMP, "timestamp is a boolean")
     if isinstance(raw, (int, float)):
-        if not math.isfinite(raw):
+        try:
+            ts = float(raw)
+        except OverflowError:  # an integer literal beyond any float
+            raise Invalid(Reason.BAD_TIMESTAMP, "timestamp out of range") from None
+        if not math.isfinite(ts):
             raise Invalid(Reason.BAD_TIMESTAMP, f"timestamp {raw!r}")
-        return float(raw)
+        return ts
     if isinstance(raw, str):
         try:
             dt = datetime.fromisoformat(raw.strip())

@@ -71,6 +71,8 @@ class Format:
             if not isinstance(sensors, dict):
                 out.reject(Reason.BAD_SCHEMA, f"device {device_id}: sensors must be an object", device_id)
                 continue
+            if not sensors:  # an empty frame is still a frame: account for it
+                out.reject(Reason.MISSING_VALUE, f"device {device_id}: no sensors", device_id)
             for sensor, series in sensors.items():
                 self._decode_sensor(device_id, sensor, series, out)
 
@@ -82,6 +84,8 @@ class Format:
         if kind is None and not sensor.startswith(STATUS_PREFIX):
             out.reject(Reason.UNKNOWN_SENSOR, f"{device_id}: unknown sensor code {sensor!r}", device_id)
             return
+        if not series:
+            out.reject(Reason.MISSING_VALUE, f"{device_id}.{sensor}: no timestamps", device_id)
         for raw_ts, raw in series.items():
             try:
                 ts = parse_ts(raw_ts)

@@ -14,7 +14,10 @@ def number(raw: Any, what: str) -> float:
     if isinstance(raw, bool):
         raise Invalid(Reason.NON_NUMERIC, f"{what} is a boolean")
     if isinstance(raw, (int, float)):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:  # an integer literal beyond any float
+            raise Invalid(Reason.IMPOSSIBLE_VALUE, f"{what} has {len(str(raw))} digits") from None
     if isinstance(raw, str):
         try:
             return float(raw.strip())

@@ -1,0 +1,196 @@
+"""Fault suite, real processes: a publisher streams numbered readings through Mosquitto to a
+`geowarn run` subprocess while we kill geowarn with SIGKILL at random moments, or crash the
+broker. Afterwards every reading the broker acknowledged to the publisher is in the journal
+exactly once: the journal commits before geowarn acknowledges, and de-duplicates redeliveries.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from geowarn.daemon.config import default_config_path
+from geowarn.daemon.journal import Journal
+from geowarn.drivers.formats.native import Format as Native
+from geowarn.simulators.publisher import Publisher
+
+from helpers import journal_count, wait_subscribed, wait_until
+from tcp_proxy import TcpProxy
+
+KILLS = 22
+RATE = 300.0  # readings/s: a busy network in accelerated mode, well within one core's reach
+BASE_TS = time.time() - 2 * 86400  # reading i is stamped BASE_TS + i: unique, plausible, in the past
+
+
+class NumberedStream:
+    """Publishes reading i = crack width i/1000 mm at BASE_TS + i, paced, until stopped."""
+
+    def __init__(self, url: str, registry):
+        self.cracks = [d for d in registry.devices if d.kind == "crack"]
+        self.native = Native(registry)
+        self.pub = Publisher(url, "fault-fleet").connect()
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def message(self, i: int) -> tuple[str, bytes]:
+        dev = self.cracks[i % len(self.cracks)]
+        return self.native.encode_readings(dev, BASE_TS + i, {"width": i / 1000.0}, seq=i)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            self.pub.publish(*self.message(self.sent))
+            self.sent += 1
+            time.sleep(max(0.0, t0 + self.sent / RATE - time.monotonic()))
+
+    def start(self) -> "NumberedStream":
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop publishing and wait until the broker acknowledged every message; returns the count."""
+        self._stop.set()
+        self._thread.join()
+        assert self.pub.flush(120), "the broker never acknowledged everything"
+        self.pub.close()
+        return self.sent
+
+
+def start_geowarn(url: str, state, client_id: str = "geowarn-faults") -> subprocess.Popen:
+    cfg = state.parent / "geowarn.yaml"
+    cfg.write_text(f"registry: {default_config_path()}\nintake:\n  client_id: {client_id}\n"
+                   "http:\n  port: 0\n")
+    return subprocess.Popen([sys.executable, "-m", "geowarn.daemon.cli", "--log-level", "WARNING", "run",
+                             "--config", str(cfg), "--broker", url, "--state-dir", str(state)],
+                            stdout=subprocess.DEVNULL, stderr=open(state.parent / "geowarn.log", "ab"))
+
+
+def stop_geowarn(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def assert_exactly_once(state, n: int) -> None:
+    """The journal holds readings 0..n-1 once each, plus the one subscription marker (a pressure reading)."""
+    assert journal_count(state) == n + 1
+    with Journal(state / "journal.sqlite", "normal") as j:
+        values = sorted(round(v * 1000) for ts, site, dev, kind, ch, v in j.export_rows() if kind == "crack")
+    assert values == list(range(n))
+
+
+class Rig:
+    """geowarn running on the broker, subscribed, with the numbered stream flowing into it."""
+
+    def __init__(self, mosquitto, registry, state, via: str | None = None):
+        self.mosquitto, self.registry, self.state = mosquitto, registry, state
+        self.url = via or mosquitto.url  # geowarn's way to the broker; the publisher goes direct
+        self.proc: subprocess.Popen | None = None
+        self.stream: NumberedStream | None = None
+
+    def __enter__(self) -> "Rig":
+        self.state.mkdir()
+        self.proc = start_geowarn(self.url, self.state)
+        wait_subscribed(self.state, self.registry, self.mosquitto.url, BASE_TS - 60)  # the session exists
+        self.stream = NumberedStream(self.mosquitto.url, self.registry).start()
+        return self
+
+    def restart_geowarn(self) -> None:
+        self.proc = start_geowarn(self.url, self.state)
+
+    def finish(self) -> int:
+        """Stop the stream, let geowarn take what the broker still holds for it, stop geowarn
+        cleanly; returns the number of readings published."""
+        n = self.stream.stop()
+        self.stream = None
+        assert wait_until(lambda: journal_count(self.state) >= n + 1, timeout=180), \
+            f"{journal_count(self.state) - 1} of {n} readings journaled"
+        time.sleep(1.0)  # a duplicate or a straggler would show up now
+        assert self.proc.poll() is None, "geowarn died"
+        return n
+
+    def __exit__(self, *exc) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+        if self.proc is not None:
+            stop_geowarn(self.proc)
+
+
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(mosquitto, registry, tmp_path):
+    seed = random.randrange(2**32)
+    rnd = random.Random(seed)
+    state = tmp_path / "state"
+    with Rig(mosquitto, registry, state) as rig:
+        at_kill = []
+        for _ in range(KILLS):
+            before, proc = journal_count(state), rig.proc
+            if rnd.random() < 0.3:  # anywhere: start-up, warm-up, connecting
+                time.sleep(rnd.uniform(0.0, 2.0))
+            else:  # in the thick of it: once this run has committed something
+                wait_until(lambda: journal_count(state) > before or proc.poll() is not None, timeout=30)
+                time.sleep(rnd.uniform(0.0, 0.6))
+            proc.kill()
+            proc.wait(10)
+            at_kill.append(journal_count(state))
+            rig.restart_geowarn()
+        n = rig.finish()
+    assert at_kill[-1] < n + 1, "every reading was in before the last kill: nothing was interrupted"
+    # most runs got killed after committing something: the kills hit live intake, not just start-up
+    assert sum(b > a for a, b in zip(at_kill, at_kill[1:])) >= KILLS // 2, (seed, at_kill)
+    assert_exactly_once(state, n)
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_broker_down_and_back_mid_stream_loses_nothing(mosquitto, registry, tmp_path, how):
+    """Mosquitto stopped (or SIGKILLed) while readings flow, restarted a moment later: geowarn
+    reconnects on its own, the publisher resends what the broker had not acknowledged, and the
+    broker's persisted session delivers what geowarn had not acknowledged."""
+    state = tmp_path / "state"
+    with Rig(mosquitto, registry, state) as rig:
+        for _ in range(2):
+            before = journal_count(state)
+            assert wait_until(lambda: journal_count(state) > before + 300, timeout=60)
+            time.sleep(1.1)  # mosquitto autosaves every second: a SIGKILL loses at most its last second
+            mosquitto.stop(kill=how == "kill")
+            time.sleep(random.uniform(0.5, 2.0))
+            mosquitto.start()
+        time.sleep(2.0)
+        n = rig.finish()
+    assert_exactly_once(state, n)
+
+
+def test_network_cut_and_slowed_between_geowarn_and_broker_loses_nothing(mosquitto, registry, tmp_path):
+    """A TCP proxy between geowarn and the broker drops the connection (and refuses new ones
+    for a moment) three times, then slows every chunk by 50 ms and drops it once more."""
+    state = tmp_path / "state"
+    proxy = TcpProxy(mosquitto.port).start()
+    try:
+        with Rig(mosquitto, registry, state, via=f"mqtt://127.0.0.1:{proxy.port}") as rig:
+            for down_s in (0.0, 0.5, 1.5, None):
+                before = journal_count(state)
+                assert wait_until(lambda: journal_count(state) > before + 200, timeout=60), "no progress"
+                if down_s is None:  # a slow link, cut while slow
+                    proxy.delay_s = 0.05
+                    time.sleep(1.0)
+                    proxy.cut()
+                    time.sleep(1.0)
+                    proxy.delay_s = 0.0
+                else:
+                    proxy.cut(down_s)
+            n = rig.finish()
+    finally:
+        proxy.close()
+    assert proxy.cuts >= 4
+    # the cuts reached geowarn: it logged each loss of the broker and came back on its own
+    assert (tmp_path / "geowarn.log").read_text().count("disconnected from") >= 4
+    assert_exactly_once(state, n)
