@@ -4,6 +4,7 @@ reply, exactly as tests/test_pipeline.py runs it."""
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ import yaml
 
 from geowarn.daemon.config import load_config
 from geowarn.daemon.service import Service
+from geowarn.drivers.formats import format_classes
 from geowarn.simulators.alarm_devices import AlarmDevices
 from geowarn.simulators.http_receiver import HttpReceiver
 from geowarn.simulators.publisher import Publisher
@@ -33,6 +35,7 @@ def running_service(tmp_path: Path, broker_url: str, **http: Any) -> Iterator[Se
     doc = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     s2 = next(s for s in doc["sites"] if s["id"] == "S2")
     s2.update(lon=112.52, lat=27.78, county="湘乡市", township="测试镇2")
+    s2["devices"].append({"id": "S2-RAIN", "kind": "rain", "protocol": "native", "interval_s": 600})
     cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     cfg = load_config(cfg_path)
     alarms = AlarmDevices(broker_url).start()
@@ -53,6 +56,26 @@ def publish_status(broker_url: str, site: str, device: str, status: dict[str, An
         assert pub.flush()
 
 
+def publish_readings(svc: Service, broker_url: str, device_id: str, rows: list[tuple[float, dict[str, float]]]) -> None:
+    dev = svc.config.registry.device(device_id)
+    fmt = format_classes()[dev.protocol](svc.config.registry)
+    with Publisher(broker_url, "readings") as pub:
+        for ts, values in rows:
+            pub.publish(*fmt.encode_readings(dev, ts, values))
+        assert pub.flush()
+
+
+def accelerating_crack(now: float, failure_in_h: float = 10.0) -> list[tuple[float, dict[str, float]]]:
+    """72 hourly crack widths opening as 1/v falls linearly to zero `failure_in_h` ahead
+    (Fukuzono): v = k / (tf - t), so the width is -k ln(tf - t)."""
+    tf, t0 = now + failure_in_h * 3600, now - 72 * 3600
+    return [(t, {"width": 10 - 50 * math.log((tf - t) / (tf - t0))}) for t in (now - h * 3600 for h in range(72, -1, -1))]
+
+
+def rain_last_hour(now: float, mm: float = 5.0) -> list[tuple[float, dict[str, float]]]:
+    return [(now - 3600 + i * 600, {"mm": mm}) for i in range(1, 7)]
+
+
 def http(svc: Service, method: str, path: str, body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     if token is not None:
@@ -65,3 +88,11 @@ def http(svc: Service, method: str, path: str, body: Any = None, token: str | No
             return r.status, json.loads(raw) if r.headers.get_content_type() == "application/json" else raw
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode() or "{}")
+
+
+def s2_complete(svc: Service) -> list[dict] | None:
+    """S2's series once the journal holds what accelerating_crack and rain_last_hour published
+    (the broker's acknowledgement comes before the service's commit)."""
+    series = http(svc, "GET", "/api/v1/sites/S2")[1]["series"]
+    rain = [s for s in series if s["device"] == "S2-RAIN" and s["channel"] == "mm"]
+    return series if any(s["forecast"] for s in series) and rain and len(rain[0]["v"]) == 6 else None

@@ -6,7 +6,8 @@ import urllib.request
 
 import pytest
 
-from console_fixtures import TOKEN, http, publish_status, running_service
+from console_fixtures import (TOKEN, accelerating_crack, http, publish_readings, publish_status, rain_last_hour,
+                              running_service, s2_complete)
 from helpers import wait_until
 from test_pipeline import _publish_accelerating_slope
 
@@ -113,6 +114,25 @@ def test_network_and_site_documents_follow_a_site_to_red(svc, mosquitto):
     assert http(svc, "GET", "/api/v1/sites/S1?hours=abc")[0] == 400
     recent = http(svc, "GET", "/api/v1/sites/S1?hours=1")[1]["series"]
     assert recent and all(t >= time.time() - 3600 - 60 for s in recent for t in s["t"])
+
+
+def test_site_document_carries_the_forecast_and_rain_accumulations(svc, mosquitto):
+    """A crack opening as 1/v falls linearly towards a failure 10 h ahead (Fukuzono), and
+    30 mm of rain in the last hour."""
+    now = time.time()
+    tf = now + 10 * 3600
+    publish_readings(svc, mosquitto.url, "S2-CRACK", accelerating_crack(now, 10.0))
+    publish_readings(svc, mosquitto.url, "S2-RAIN", rain_last_hour(now, 5.0))
+
+    series = wait_until(lambda: s2_complete(svc), 15)
+    assert series, "no forecast or rain in the site document"
+    width = next(s for s in series if s["device"] == "S2-CRACK" and s["channel"] == "width")
+    fc = width["forecast"]
+    assert abs(fc["failure_time"] - tf) < 6 * 3600 and fc["fit_r2"] >= 0.8 and fc["failure_at"].endswith("Z")
+    mm = next(s for s in series if s["device"] == "S2-RAIN" and s["channel"] == "mm")
+    assert mm["v"] == [5.0] * 6
+    assert mm["rain_totals_mm"]["1"] == pytest.approx(30.0) and mm["rain_totals_mm"]["24"] == pytest.approx(30.0)
+    assert mm["thresholds"]["rain_totals_mm"]["1"] == {"blue": 35, "yellow": 45, "orange": 60, "red": 80}
 
 
 def test_the_event_stream_pushes_level_changes_and_acknowledgements(svc, mosquitto):

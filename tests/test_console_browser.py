@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console_fixtures import TOKEN, running_service
+from console_fixtures import (TOKEN, accelerating_crack, publish_readings, rain_last_hour, running_service,
+                              s2_complete)
 from helpers import wait_until
 from test_pipeline import _publish_accelerating_slope
 
@@ -132,6 +133,17 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         alert, history = mgr.get(hazard.id)
         assert (alert.close_reason, alert.closed_by) == ("stood_down", "张值班")
         assert any(h["event"] == "stood_down" and "演练结束" in str(h) for h in history)
+
+        # another site accelerating towards failure in the rain: forecast and rain bars
+        now = time.time()
+        publish_readings(svc, mosquitto.url, "S2-CRACK", accelerating_crack(now, 10.0))
+        publish_readings(svc, mosquitto.url, "S2-RAIN", rain_last_hour(now, 5.0))
+        assert wait_until(lambda: s2_complete(svc), 15)
+        browser.get(f"http://127.0.0.1:{svc.http.port}/console/#/site/S2")
+        _css(browser, '.plot[data-series="S2-RAIN:mm"] canvas')
+        _css(browser, '.plot[data-series="S2-CRACK:width"] .forecast')
+        assert "30" in _text(browser, '.plot[data-series="S2-RAIN:mm"] tr[data-window="1"]')
+        _screenshot(browser, "console-site-forecast-rain.png")
 
         # English on demand, and a phone-sized overview
         browser.find_element(By.ID, "lang").click()

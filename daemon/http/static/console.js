@@ -206,7 +206,7 @@
     const notes = [];
     if (th.rate_per_day) notes.push(`${t().rate}: ${Object.entries(th.rate_per_day).map(([l, v]) => `${t().lv[l]} ${v}`).join(", ")}`);
     if (th.change) notes.push(`${t().change}: ${t().baseline}`);
-    const fc = s.forecast ? `<p class="forecast">${esc(t().forecast)}: ${when(s.forecast.failure_at)} (${esc(t().fit)} R² ${num(s.forecast.fit_r2)})</p>` : "";
+    const fc = s.forecast ? `<p class="forecast">${esc(t().forecast)}: ${when(s.forecast.failure_at)} (${esc(t().fit)} R² ${s.forecast.fit_r2.toFixed(2)})</p>` : "";
     return `<div class="plot" data-series="${esc(s.device)}:${esc(s.channel)}"><h3>${esc(t().kinds[s.kind] || s.kind)} ${esc(s.device)} · ${esc(s.channel)} ${s.level !== "normal" ? badge(s.level) : ""}</h3>
       ${fc}<div class="chart" id="chart-${i}"></div>${notes.map(n => `<p class="note">${esc(n)}</p>`).join("")}
       ${s.kind === "rain" && s.rain_totals_mm ? rainTable(s) : ""}</div>`;

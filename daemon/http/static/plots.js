@@ -18,14 +18,16 @@ window.Plots = (function () {
   }
 
   // threshold lines: absolute values as they are; changes from a baseline, taken as the first
-  // point shown (the rule's own baseline may lie before the plotted window)
+  // point shown (the rule's own baseline may lie before the plotted window) and drawn on the
+  // side the series is moving to, since a change counts either way
   function thresholdLines(s, t) {
     const out = [], th = s.thresholds || {};
-    for (const [what, base] of [["absolute", 0], ["change", s.v.length ? s.v[0] : 0]]) {
+    const first = s.v.length ? s.v[0] : 0, sign = s.v.length && s.v[s.v.length - 1] < first ? -1 : 1;
+    for (const [what, base, dir] of [["absolute", 0, 1], ["change", first, sign]]) {
       const lv = th[what]; if (!lv) continue;
       for (const level of LEVELS) {
         if (lv[level] == null) continue;
-        const y = base + lv[level];
+        const y = base + dir * lv[level];
         out.push({ label: `${t.lv[level]} ${what === "change" ? "Δ" : ""}${lv[level]}`, color: COLORS[level],
                    data: s.t.map(() => y) });
       }
