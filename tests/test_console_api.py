@@ -54,6 +54,8 @@ def test_reads_need_the_token_unless_open(svc):
     # the page itself carries no data: it loads without a token and asks for one
     status, page = http(svc, "GET", "/console/", token=None)
     assert status == 200 and "uPlot.iife.min.js" in page and 'lang="zh-CN"' in page
+    with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/console/", timeout=5) as r:
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]  # nothing loads from elsewhere
     for asset in ("vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE", "console.js", "counties.geojson"):
         with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/console/static/{asset}", timeout=5) as r:
             assert r.status == 200 and r.read(), asset

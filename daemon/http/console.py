@@ -34,15 +34,15 @@ STATIC = Path(__file__).parent / "static"
 POLL_S = 0.5  # well inside the 2 s an operator may wait for a level change to show
 KEEPALIVE_S = 15.0  # a comment line now and then keeps proxies from closing an idle stream
 SERVICE = web.AppKey("console_service", object)
-HUB = web.AppKey("console_hub", object)
 
 
 class Hub:
     """One poller for all event streams: it runs only while someone listens, and sends each
     listener the network document whenever it differs from the last one sent."""
 
-    def __init__(self, service: "Service"):
+    def __init__(self, service: "Service", reader: console_data.AlertReader):
         self.service = service
+        self.reader = reader
         self.listeners: set[asyncio.Queue] = set()
         self._task: asyncio.Task | None = None
         self.last: str | None = None
@@ -67,7 +67,7 @@ class Hub:
     async def _poll(self) -> None:
         while self.listeners:
             try:
-                doc = await asyncio.to_thread(console_data.network, self.service)
+                doc = await asyncio.to_thread(console_data.network, self.service, self.reader)
                 doc.pop("generated", None)  # a timestamp alone is no change
                 text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
                 if text != self.last:
@@ -87,12 +87,29 @@ class Hub:
                 await self._task
 
 
+HUB = web.AppKey("console_hub", Hub)
+
+
 def _service(request: web.Request) -> "Service":
     return request.app[SERVICE]  # type: ignore[return-value]
 
 
+def _reader(request: web.Request) -> console_data.AlertReader:
+    return request.app[HUB].reader
+
+
+# the page needs nothing from elsewhere: say so, and a stray injection cannot phone out
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    return web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
 
 async def to_console(request: web.Request) -> web.StreamResponse:
@@ -102,7 +119,7 @@ async def to_console(request: web.Request) -> web.StreamResponse:
 async def get_network(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=False)) is not None:
         return denied
-    return _json(await asyncio.to_thread(console_data.network, _service(request)))
+    return _json(await asyncio.to_thread(console_data.network, _service(request), _reader(request)))
 
 
 async def get_site(request: web.Request) -> web.Response:
@@ -114,7 +131,8 @@ async def get_site(request: web.Request) -> web.Response:
         return _error(400, "hours must be a number")
     if not 0 < hours <= 24 * 30:
         return _error(400, "hours must be in (0, 720]")
-    doc = await asyncio.to_thread(console_data.site_detail, _service(request), request.match_info["id"], hours)
+    doc = await asyncio.to_thread(console_data.site_detail, _service(request), _reader(request),
+                                  request.match_info["id"], hours)
     if doc is None:
         return _error(404, f"no site {request.match_info['id']!r}")
     return _json(doc)
@@ -127,7 +145,7 @@ def _event(name: str, data: str) -> bytes:
 async def events(request: web.Request) -> web.StreamResponse:
     if (denied := _denied(request, write=False)) is not None:
         return denied
-    hub: Hub = request.app[HUB]  # type: ignore[assignment]
+    hub = request.app[HUB]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await resp.prepare(request)
@@ -154,13 +172,18 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 def add_console(app: web.Application, service: "Service") -> None:
     app[SERVICE] = service
-    hub = Hub(service)
+    # the manager has created the alert tables by now (AlertService is built before the server)
+    hub = Hub(service, console_data.AlertReader(service.alerts.manager.db.path))
     app[HUB] = hub
 
     async def close_hub(_app: web.Application) -> None:
         await hub.close()
 
+    async def close_reader(_app: web.Application) -> None:
+        hub.reader.close()
+
     app.on_shutdown.append(close_hub)
+    app.on_cleanup.append(close_reader)
     app.router.add_get("/", to_console)
     app.router.add_get("/console", to_console)
     app.router.add_get("/console/", index)

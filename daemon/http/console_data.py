@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geowarn.drivers.timestamps import format_ts
 
+from ..alerts import store
 from ..alerts.events import rank
+from ..alerts.store import Alert
 from ..levels.names import LEVELS
 
 if TYPE_CHECKING:
-    from ..alerts.store import Alert
     from ..service import Service
 
 SITE_WINDOW_H = 72.0  # recent readings shown on a site page
@@ -23,26 +27,46 @@ MAX_POINTS = 2000  # per series: enough for a phone-sized plot, bounded for slow
 NOTIFICATION_ROWS = 200
 
 
+class AlertReader:
+    """The console's own read-only connection to the alert tables: polling for the event
+    stream never waits for, nor holds up, the manager's connection on the siren's path."""
+
+    def __init__(self, path: str | Path):
+        self._db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    def alerts(self, open_only: bool = True) -> list[Alert]:
+        with self._lock:
+            return store.listing(self._db, open_only)
+
+    def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
 def _ts(t: float | None) -> str | None:
     return format_ts(t) if t is not None and math.isfinite(t) and t > 0 else None
 
 
-def alert_order(alerts: list["Alert"]) -> list["Alert"]:
+def alert_order(alerts: list[Alert]) -> list[Alert]:
     """Highest level first, then newest: hazards outrank device faults."""
     return sorted(alerts, key=lambda a: (-(rank(a.level) if a.kind == "hazard" and a.level else -1),
                                          -a.level_since, -a.id))
 
 
-def open_alerts(service: "Service") -> list[dict[str, Any]]:
-    return [a.to_json() for a in alert_order(service.alerts.manager.alerts(open_only=True))]
-
-
-def network(service: "Service") -> dict[str, Any]:
+def network(service: "Service", reader: AlertReader) -> dict[str, Any]:
     """Sites with their level, open faults and last reading; counts per level; open alerts."""
     reg = service.config.registry
-    levels = service.core.site_levels()
+    with service._lock:  # the intake thread grows the core's arrays while it processes a batch
+        levels = service.core.site_levels()
     seen = dict(service.intake.stats.last_seen_by_site)
-    alerts = open_alerts(service)
+    alerts = [a.to_json() for a in alert_order(reader.alerts(open_only=True))]
     faults: dict[str, list[dict[str, str]]] = defaultdict(list)
     for a in alerts:
         if a["kind"] == "fault":
@@ -146,8 +170,8 @@ def _devices(service: "Service", site: Any, series: list[dict], faults: list[dic
     return out
 
 
-def _notifications(service: "Service", site_id: str) -> list[dict[str, Any]]:
-    rows = service.alerts.manager.db.query(
+def _notifications(reader: AlertReader, site_id: str) -> list[dict[str, Any]]:
+    rows = reader.query(
         "SELECT id, alert_id, channel, purpose, role, recipient, device, command, title, status, attempts, "
         "created, updated, done_at, last_error, drill FROM outbox WHERE site = ? ORDER BY id DESC LIMIT ?",
         (site_id, NOTIFICATION_ROWS))
@@ -161,20 +185,23 @@ def _notifications(service: "Service", site_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def site_detail(service: "Service", site_id: str, hours: float = SITE_WINDOW_H) -> dict[str, Any] | None:
+def site_detail(service: "Service", reader: AlertReader, site_id: str,
+                hours: float = SITE_WINDOW_H) -> dict[str, Any] | None:
     site = service.config.registry.site(site_id)
     if site is None:
         return None
     since = time.time() - hours * 3600
-    alerts = [a.to_json() for a in alert_order(service.alerts.manager.alerts(open_only=False)) if a.site == site_id]
+    alerts = [a.to_json() for a in alert_order(reader.alerts(open_only=False)) if a.site == site_id]
     faults = [{"device": a["device"], "fault": a["fault"], "detail": a["detail"], "alert": a["id"],
                "silenced": a["silenced"]} for a in alerts if a["kind"] == "fault" and a["status"] == "open"]
     series = _series(service, site_id, since)
+    with service._lock:
+        level = service.core.site_levels().get(site_id, "normal")
     return {
         "id": site.id, "name": site.name, "county": site.county, "township": site.township, "hazard": site.hazard,
         "lon": site.lon, "lat": site.lat, "households": site.households, "people": site.people,
-        "level": service.core.site_levels().get(site_id, "normal"), "window_h": hours,
+        "level": level, "window_h": hours,
         "since": _ts(since), "generated": _ts(time.time()),
         "series": series, "devices": _devices(service, site, series, faults),
-        "alerts": alerts[:50], "notifications": _notifications(service, site_id),
+        "alerts": alerts[:50], "notifications": _notifications(reader, site_id),
     }

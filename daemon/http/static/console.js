@@ -316,6 +316,9 @@
   let listening = null;
   function restartListen() { if (!listening) listening = listen(); }
 
+  // new readings do not change the network document: a site page fetches its plots again now and then
+  setInterval(() => { if (state.route.page === "site" && !document.hidden) loadSite(state.route.id); }, 30000);
+
   state.route = parseRoute();
   applyLang();
   refresh();
