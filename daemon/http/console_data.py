@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from geowarn.drivers.timestamps import format_ts
 
 from ..alerts import store
+from ..alerts.db import Database
 from ..alerts.events import rank
 from ..alerts.store import Alert
 from ..levels.names import LEVELS
@@ -28,26 +28,22 @@ NOTIFICATION_ROWS = 200
 
 
 class AlertReader:
-    """The console's own read-only connection to the alert tables: polling for the event
-    stream never waits for, nor holds up, the manager's connection on the siren's path."""
+    """The console's own connection to the alert tables: polling for the event stream never
+    waits for, nor holds up, the manager's connection on the siren's path (WAL readers do not
+    block the writer)."""
 
     def __init__(self, path: str | Path):
-        self._db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False,
-                                   isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self.db = Database(path, checkpoints=False)
 
     def alerts(self, open_only: bool = True) -> list[Alert]:
-        with self._lock:
-            return store.listing(self._db, open_only)
+        with self.db.read() as db:
+            return store.listing(db, open_only)
 
     def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        return self.db.query(sql, args)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
 
 def _ts(t: float | None) -> str | None:
