@@ -154,3 +154,14 @@ def test_the_event_stream_pushes_level_changes_and_acknowledgements(svc, mosquit
         assert next(a for a in doc["alerts"] if a["id"] == hazard["id"])["acked_by"] == "值班员"
     finally:
         stream.close()
+
+
+def test_stopping_the_server_ends_open_streams(svc):
+    """An open event stream must not hold up the service's shutdown: the hub ends it."""
+    stream = Stream(svc)
+    try:
+        stream.next_network()
+        svc.http.stop()  # waits at most 10 s for the server's cleanup, and raises if that runs out
+        assert stream.resp.read() == b""  # the stream was ended by the server, not cut
+    finally:
+        stream.close()
