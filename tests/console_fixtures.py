@@ -91,8 +91,9 @@ def http(svc: Service, method: str, path: str, body: Any = None, token: str | No
 
 
 def s2_complete(svc: Service) -> list[dict] | None:
-    """S2's series once the journal holds what accelerating_crack and rain_last_hour published
-    (the broker's acknowledgement comes before the service's commit)."""
+    """S2's series once the service holds what accelerating_crack and rain_last_hour published
+    (the broker's acknowledgement comes before the journal's commit, and that before the core's)."""
     series = http(svc, "GET", "/api/v1/sites/S2")[1]["series"]
     rain = [s for s in series if s["device"] == "S2-RAIN" and s["channel"] == "mm"]
-    return series if any(s["forecast"] for s in series) and rain and len(rain[0]["v"]) == 6 else None
+    done = rain and len(rain[0]["v"]) == 6 and (rain[0]["rain_totals_mm"] or {}).get("1", 0) >= 30 - 1e-6
+    return series if done and any(s["forecast"] for s in series) else None
