@@ -99,6 +99,7 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         _css(browser, f'{item}[data-level="red"][data-acked="0"]')
         assert "测试1号滑坡" in _text(browser, item) and hazard.reasons[0] in _text(browser, item)
         assert _text(browser, '.count[data-level="red"] b') == "1"
+        assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-overview.png")
 
         _click(browser, f"{item} button.ack")
@@ -115,6 +116,7 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         _css(browser, '#devices tr[data-device="S1-ALARM"]')
         assert wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#notifications tr[data-outbox]"), 10)
         browser.set_window_size(1280, 1000)
+        assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-site.png")
 
         # silence a device for maintenance from its row
@@ -145,7 +147,8 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         assert "30" in _text(browser, '.plot[data-series="S2-RAIN:mm"] tr[data-window="1"]')
         _screenshot(browser, "console-site-forecast-rain.png")
 
-        # English on demand, and a phone-sized overview
+        # English on demand (every word the Chinese interface has), and a phone-sized overview
+        assert browser.execute_script("return Object.keys(I18N.zh).filter(k => !(k in I18N.en))") == []
         browser.find_element(By.ID, "lang").click()
         _css(browser, "#lang")
         assert _text(browser, ".brand").startswith("Geohazard early warning")
@@ -153,4 +156,5 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         browser.set_window_size(390, 844)
         _css(browser, 'circle.site[data-site="S1"]')
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-overview-phone-en.png")

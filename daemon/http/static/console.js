@@ -18,6 +18,8 @@
     return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
   const badge = level => `<span class="badge lv-${esc(level)}">${esc(t().lv[level] || level)}</span>`;
+  // words from the service (fault names, roles, outbox states) shown in the officer's language
+  const word = (group, key) => (t()[group] || {})[String(key).split(":")[0]] || key;
   const num = (v, unit = "") => v == null ? "—" : `${Math.round(v * 10) / 10}${unit}`;
 
   // --- API -----------------------------------------------------------------------------------
@@ -124,7 +126,7 @@
     const site = (net ? net.sites : []).find(s => s.id === a.site);
     const name = site ? site.name : (state.site && state.site.id === a.site ? state.site.name : a.site);
     const head = a.kind === "hazard" ? badge(a.level) : `<span class="badge fault">${esc(t().fault_alert)}</span>`;
-    const reasons = a.kind === "hazard" ? a.reasons : [`${a.device}: ${a.fault} ${a.detail || ""}`];
+    const reasons = a.kind === "hazard" ? a.reasons : [`${a.device}: ${word("fault_names", a.fault)} · ${a.detail || ""}`];
     const open = a.status === "open";
     const ack = a.acked_at ? `<span class="acked">${esc(t().acked_by)}: ${esc(a.acked_by)} ${when(a.acked_at)}</span>`
       : `<span class="unacked">${esc(t().not_acked)}</span>`;
@@ -170,11 +172,11 @@
       const worst = net.sites.slice().sort((a, b) => LEVELS.indexOf(b.level) - LEVELS.indexOf(a.level) || a.id.localeCompare(b.id));
       view.innerHTML = `
         <section class="card counts-card"><h2>${esc(t().counts)}${net.drill ? ` <span class="badge lv-yellow">${esc(t().drill)}</span>` : ""}</h2><div class="counts">${counts}</div></section>
-        <section class="card"><h2>${esc(t().map)} · ${esc(net.name)}</h2>${mapSvg(net, geo)}<p class="map-note">${esc(t().approx)}</p></section>
+        <section class="card"><h2>${esc(t().map)} · ${esc(net.name)}</h2>${mapSvg(net, geo)}<p class="map-note">${esc(t().fault_ring)} · ${esc(t().approx)}</p></section>
         <section class="card"><h2>${esc(t().alerts)} (${net.alerts.length})</h2><div id="alerts">${alertList(net.alerts, net)}</div></section>
         <section class="card counts-card"><h2>${esc(t().all_sites)}</h2><div class="scroll"><table id="sites">
           <tr><th>${esc(t().site)}</th><th>${esc(t().level)}</th><th>${esc(t().county)}</th><th class="hide-narrow">${esc(t().township)}</th><th>${esc(t().last_seen)}</th><th>${esc(t().faults)}</th></tr>
-          ${worst.map(s => `<tr data-site="${esc(s.id)}"><td><a href="#/site/${encodeURIComponent(s.id)}">${esc(s.name)}</a> <span class="muted">${esc(s.id)}</span></td><td>${badge(s.level)}</td><td>${esc(s.county)}</td><td class="hide-narrow">${esc(s.township)}</td><td>${when(s.last_seen)}</td><td>${s.faults.map(f => `${esc(f.device)}: ${esc(f.fault)}`).join("<br>")}</td></tr>`).join("")}
+          ${worst.map(s => `<tr data-site="${esc(s.id)}"><td><a href="#/site/${encodeURIComponent(s.id)}">${esc(s.name)}</a> <span class="muted">${esc(s.id)}</span></td><td>${badge(s.level)}</td><td>${esc(s.county)}</td><td class="hide-narrow">${esc(s.township)}</td><td>${when(s.last_seen)}</td><td>${s.faults.map(f => `${esc(f.device)}: ${esc(word("fault_names", f.fault))}`).join("<br>")}</td></tr>`).join("")}
         </table></div></section>`;
     });
   }
@@ -229,7 +231,7 @@
           <tr><th>${esc(t().device)}</th><th>${esc(t().battery)}</th><th>${esc(t().signal)}</th><th>${esc(t().last_seen)}</th><th>${esc(t().faults)}</th><th></th></tr>
           ${d.devices.map(v => `<tr data-device="${esc(v.id)}"><td>${esc(v.id)}<br><span class="muted">${esc(t().kinds[v.kind] || v.kind)}</span></td>
             <td>${num(v.battery_pct, "%")}</td><td>${num(v.signal)}</td><td>${when(v.last_seen)}</td>
-            <td>${v.faults.map(f => `<span class="badge fault">${esc(f.fault)}</span> ${esc(f.detail)}${f.silenced ? ` (${esc(t().silenced)})` : ""}`).join("<br>") || "—"}</td>
+            <td>${v.faults.map(f => `<span class="badge fault" title="${esc(f.fault)}">${esc(word("fault_names", f.fault))}</span> ${esc(f.detail)}${f.silenced ? ` (${esc(t().silenced)})` : ""}`).join("<br>") || "—"}</td>
             <td><button type="button" class="silence" data-device="${esc(v.id)}">${esc(t().silence)}</button>
               <form class="inline-form silence-form" data-device="${esc(v.id)}" hidden>
                 <select name="hours" data-keep="sh-${esc(v.id)}">${[2, 8, 24, 72].map(h => `<option value="${h}">${h} ${esc(t().hours)}</option>`).join("")}</select>
@@ -238,8 +240,8 @@
         </table></div><p class="note muted">${esc(t().note_silence)}</p></section>
         <section class="card"><h2>${esc(t().notifications)}</h2><div class="scroll"><table id="notifications">
           <tr><th>${esc(t().time)}</th><th>${esc(t().role)}</th><th>${esc(t().content)}</th><th>${esc(t().status)}</th></tr>
-          ${d.notifications.map(n => `<tr data-outbox="${n.id}"><td>${when(n.created)}</td><td>${esc(n.role || n.purpose)}<br><span class="muted">${esc(n.recipient || n.device || "")}</span></td>
-            <td>${esc(n.title || n.command || "")}</td><td>${esc(n.status)} ×${n.attempts}${n.last_error ? `<br><span class="muted">${esc(n.last_error)}</span>` : ""}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">${esc(t().none)}</td></tr>`}
+          ${d.notifications.map(n => `<tr data-outbox="${n.id}"><td>${when(n.created)}</td><td>${esc(word("roles", n.role || n.purpose))}<br><span class="muted">${esc(n.recipient || n.device || "")}</span></td>
+            <td>${esc(n.title || n.command || "")}</td><td>${esc(word("statuses", n.status))} ×${n.attempts}${n.last_error ? `<br><span class="muted">${esc(n.last_error)}</span>` : ""}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">${esc(t().none)}</td></tr>`}
         </table></div></section>`;
     });
     shown.forEach((s, i) => {

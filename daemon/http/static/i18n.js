@@ -19,6 +19,15 @@ window.I18N = {
     kinds: { gnss: "GNSS", crack: "裂缝计", tilt: "倾角计", rain: "雨量计", pressure: "土压力计", accel: "加速度计",
              alarm: "声光报警器", video: "视频" },
     hazards: { landslide: "滑坡", collapse: "崩塌", debris_flow: "泥石流", subsidence: "地面塌陷" },
+    fault_names: { offline: "离线", never_reported: "从未上报", low_battery: "电量低", spike: "数据跳变", jump: "基准突变",
+              flatline: "数据不变", out_of_range: "超出量程", siren_failed: "报警器未响应", command_failed: "指令失败",
+              contact_failing: "联系人不可达", sensor_state: "传感器状态异常" },
+    roles: { household: "受威胁住户", monitor: "群测群防员", official: "乡镇干部", technician: "运维人员",
+             duty_officer: "值班员", township_head: "乡镇负责人", county_duty_office: "县值班室",
+             siren: "声光报警", sampling: "采样调整", notify: "通知" },
+    statuses: { pending: "待发送", sending: "发送中", published: "已下发", delivered: "已送达", confirmed: "已确认",
+                failed: "失败", cancelled: "已取消" },
+    fault_ring: "紫色圈：设备故障",
   },
   en: {
     title: "Geohazard early warning · Duty console", offline: "offline", live: "live", settings: "Token",
@@ -43,5 +52,7 @@ window.I18N = {
     kinds: { gnss: "GNSS", crack: "crack meter", tilt: "tiltmeter", rain: "rain gauge", pressure: "pressure",
              accel: "accelerometer", alarm: "siren", video: "video" },
     hazards: { landslide: "landslide", collapse: "rockfall", debris_flow: "debris flow", subsidence: "subsidence" },
+    fault_names: {}, roles: {}, statuses: {},
+    fault_ring: "violet ring: device fault",
   },
 };
