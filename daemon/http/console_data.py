@@ -3,7 +3,6 @@ one site's detail. Plain dicts, ready for JSON; every function runs off the even
 touch SQLite and the core's arrays)."""
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import time
@@ -59,8 +58,8 @@ def alert_order(alerts: list[Alert]) -> list[Alert]:
 def network(service: "Service", reader: AlertReader) -> dict[str, Any]:
     """Sites with their level, open faults and last reading; counts per level; open alerts."""
     reg = service.config.registry
-    with service._lock:  # the intake thread grows the core's arrays while it processes a batch
-        levels = service.core.site_levels()
+    with service.core_read() as core:
+        levels = core.site_levels()
     seen = dict(service.intake.stats.last_seen_by_site)
     alerts = [a.to_json() for a in alert_order(reader.alerts(open_only=True))]
     faults: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -118,7 +117,7 @@ def _series(service: "Service", site_id: str, since: float) -> list[dict[str, An
         t, v = t[::-1][::step][::-1], v[::-1][::step][::-1]
         kind = kinds[(device, channel)]
         sid = core.series.get(site_id, device, channel)
-        with service._lock:  # the core's arrays are written by the intake thread
+        with service.core_read():
             fc = core.forecast(sid) if sid is not None and kind != "rain" else None
             level = LEVELS[int(core.ser_level[sid])] if sid is not None and sid < len(core.ser_level) else "normal"
             rain = core.rain_totals(sid) if sid is not None and kind == "rain" and channel == "mm" else None
@@ -133,17 +132,8 @@ def _series(service: "Service", site_id: str, since: float) -> list[dict[str, An
     return out
 
 
-def _latest_statuses(service: "Service", devices: list[str]) -> dict[str, tuple[float, dict]]:
-    if not devices:
-        return {}
-    marks = ",".join("?" * len(devices))
-    rows = service.journal._query(  # newest status per device: the journal's own table
-        f"SELECT device, MAX(ts_ms), fields FROM statuses WHERE device IN ({marks}) GROUP BY device", devices)
-    return {dev: (ts_ms / 1000.0, json.loads(fields)) for dev, ts_ms, fields in rows}
-
-
 def _devices(service: "Service", site: Any, series: list[dict], faults: list[dict]) -> list[dict[str, Any]]:
-    statuses = _latest_statuses(service, [d.id for d in site.devices])
+    statuses = service.journal.latest_statuses([d.id for d in site.devices])
     last_reading: dict[str, float] = {}
     for s in series:
         if s["t"]:
@@ -153,7 +143,7 @@ def _devices(service: "Service", site: Any, series: list[dict], faults: list[dic
     for d in site.devices:
         st_ts, fields = statuses.get(d.id, (None, {}))
         di = core.series.device_ix.get(d.id)
-        with service._lock:
+        with service.core_read():
             seen = float(core.dev_seen[di]) if di is not None and di < len(core.dev_seen) else 0.0
         signal = next((fields[k] for k in ("signal", "signal_4g", "signal_nb", "signal_bd") if k in fields), None)
         out.append({
@@ -191,8 +181,8 @@ def site_detail(service: "Service", reader: AlertReader, site_id: str,
     faults = [{"device": a["device"], "fault": a["fault"], "detail": a["detail"], "alert": a["id"],
                "silenced": a["silenced"]} for a in alerts if a["kind"] == "fault" and a["status"] == "open"]
     series = _series(service, site_id, since)
-    with service._lock:
-        level = service.core.site_levels().get(site_id, "normal")
+    with service.core_read() as core:
+        level = core.site_levels().get(site_id, "normal")
     return {
         "id": site.id, "name": site.name, "county": site.county, "township": site.township, "hazard": site.hazard,
         "lon": site.lon, "lat": site.lat, "households": site.households, "people": site.people,
