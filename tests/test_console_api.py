@@ -169,3 +169,18 @@ def test_stopping_the_server_ends_open_streams(svc):
         assert stream.resp.read() == b""  # the stream was ended by the server, not cut
     finally:
         stream.close()
+
+
+def test_open_alerts_are_ordered_highest_level_then_newest():
+    from dataclasses import fields
+
+    from geowarn.daemon.alerts.store import Alert
+    from geowarn.daemon.http.console_data import alert_order
+
+    def alert(id, kind, level, since):
+        blank = {f.name: None for f in fields(Alert)}
+        return Alert(**{**blank, "id": id, "kind": kind, "site": "S1", "level": level, "level_since": since,
+                        "reasons": [], "status": "open"})
+    got = alert_order([alert(1, "hazard", "blue", 300), alert(2, "hazard", "red", 100), alert(3, "fault", None, 400),
+                       alert(4, "hazard", "red", 200), alert(5, "hazard", "yellow", 50)])
+    assert [a.id for a in got] == [4, 2, 5, 1, 3]
