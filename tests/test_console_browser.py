@@ -18,7 +18,7 @@ from selenium.common.exceptions import StaleElementReferenceException  # noqa: E
 from selenium.webdriver.chrome.service import Service as DriverService  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -115,6 +115,10 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         _css(browser, '.plot[data-series="S1-CRACK:width"] canvas')
         _css(browser, '#devices tr[data-device="S1-ALARM"]')
         assert wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#notifications tr[data-outbox]"), 10)
+        # a longer window on demand: asks the API for it
+        Select(browser.find_element(By.ID, "hours")).select_by_value("168")
+        _css(browser, "#window-h")
+        assert _retry(browser, lambda d: d.find_element(By.ID, "window-h").text == "168")
         browser.set_window_size(1280, 1000)
         assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-site.png")

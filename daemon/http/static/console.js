@@ -5,7 +5,7 @@
   const LEVELS = ["normal", "blue", "yellow", "orange", "red"];
   const store = window.localStorage;
   const state = { lang: store.getItem("geowarn.lang") || "zh", network: null, site: null, counties: null,
-                  route: null, plots: [] };
+                  route: null, plots: [], hours: Number(store.getItem("geowarn.hours")) || 72 };
   const $ = (sel, el = document) => el.querySelector(sel);
   const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const t = () => window.I18N[state.lang];
@@ -186,7 +186,7 @@
   async function loadSite(id) {
     const seq = ++siteSeq;
     try {
-      const doc = await api(`/api/v1/sites/${encodeURIComponent(id)}`);
+      const doc = await api(`/api/v1/sites/${encodeURIComponent(id)}?hours=${state.hours}`);
       if (seq !== siteSeq || state.route.page !== "site" || state.route.id !== id) return;
       state.site = doc; renderSite();
     } catch (e) { notice(`${t().failed}: ${e.message}`); }
@@ -225,7 +225,8 @@
           <h2>${esc(d.name)} <span class="muted">${esc(d.id)}</span> ${badge(d.level)}</h2>
           <div class="muted">${esc(d.county)} ${esc(d.township)} · ${esc(t().hazards[d.hazard] || d.hazard)} · ${d.households} ${esc(t().households)} ${d.people} ${esc(t().people)} · ${d.lon.toFixed(4)}, ${d.lat.toFixed(4)}</div></section>
         <section class="card wide"><h2>${esc(t().site_alerts)}</h2>${alertList(d.alerts.filter(a => a.status === "open"), state.network)}</section>
-        <section class="card wide"><h2>${esc(t().plots)} (${d.window_h} h)</h2>
+        <section class="card wide"><h2>${esc(t().plots)} (<span id="window-h">${d.window_h}</span> h)
+          <select id="hours" aria-label="${esc(t().window)}">${[24, 72, 168, 720].map(h => `<option value="${h}"${h === d.window_h ? " selected" : ""}>${h >= 168 ? h / 24 + " d" : h + " h"}</option>`).join("")}</select></h2>
           <div class="plots">${shown.length ? shown.map(plotCard).join("") : `<p class="muted">${esc(t().no_data)}</p>`}</div></section>
         <section class="card"><h2>${esc(t().devices)}</h2><div class="scroll"><table id="devices">
           <tr><th>${esc(t().device)}</th><th>${esc(t().battery)}</th><th>${esc(t().signal)}</th><th>${esc(t().last_seen)}</th><th>${esc(t().faults)}</th><th></th></tr>
@@ -264,6 +265,11 @@
     if (b.classList.contains("ack")) act(`/api/v1/alerts/${b.dataset.alert}/ack`, { by: operator() }, b);
     else if (b.classList.contains("stand-down")) { const f = $(`.stand-down-form[data-alert="${b.dataset.alert}"]`); f.hidden = !f.hidden; if (!f.hidden) $("input", f).focus(); }
     else if (b.classList.contains("silence")) { const f = $(`.silence-form[data-device="${CSS.escape(b.dataset.device)}"]`); f.hidden = !f.hidden; }
+  });
+  view.addEventListener("change", e => {
+    if (e.target.id !== "hours") return;
+    state.hours = Number(e.target.value); store.setItem("geowarn.hours", String(state.hours));
+    loadSite(state.route.id);
   });
   view.addEventListener("submit", e => {
     const f = e.target; e.preventDefault();
