@@ -31,6 +31,7 @@ def browser(tmp_path):
         pytest.fail("chromium and chromium-driver are needed: `make system-deps` installs them")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
+    opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})  # script errors fail the test
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
@@ -162,3 +163,6 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-overview-phone-en.png")
+        # the only errors allowed: the first requests, refused before the token was entered
+        errors = [e["message"] for e in browser.get_log("browser") if "status of 401" not in e["message"]]
+        assert errors == []

@@ -324,6 +324,12 @@
   let listening = null;
   function restartListen() { if (!listening) listening = listen(); }
 
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => state.plots.forEach(Plots.fit), 150);
+  });
+
   // new readings do not change the network document: a site page fetches its plots again now and then
   setInterval(() => { if (state.route.page === "site" && !document.hidden) loadSite(state.route.id); }, 30000);
 

@@ -64,5 +64,8 @@ window.Plots = (function () {
     return new uPlot(opts, [s.t, s.v], el);
   }
 
-  return { line, bars, COLORS };
+  // a phone turned sideways: plots follow their box's new width
+  function fit(u) { u.setSize({ width: width(u.root.parentNode), height: u.height }); }
+
+  return { line, bars, fit, COLORS };
 })();
