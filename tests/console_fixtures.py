@@ -28,7 +28,7 @@ TOKEN = "console-token"
 
 
 @contextmanager
-def running_service(tmp_path: Path, broker_url: str, **http: Any) -> Iterator[Service]:
+def running_service(tmp_path: Path, broker_url: str, drill: bool = False, **http: Any) -> Iterator[Service]:
     """The caller sets GEOWARN_HTTP_TOKEN (monkeypatch) before entering."""
     rx = HttpReceiver().start()
     cfg_path = write_config(tmp_path / "geowarn.yaml", rx.port, broker_url, http={"port": 0, **http})
@@ -39,7 +39,7 @@ def running_service(tmp_path: Path, broker_url: str, **http: Any) -> Iterator[Se
     cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     cfg = load_config(cfg_path)
     alarms = AlarmDevices(broker_url).start()
-    svc = Service(cfg, tmp_path / "state", broker_url, config_path=str(cfg_path))
+    svc = Service(cfg, tmp_path / "state", broker_url, config_path=str(cfg_path), drill=drill)
     svc.start()
     try:
         wait_subscribed(tmp_path / "state", cfg.registry, broker_url, time.time() - 30 * 86400, "S2-CRACK")

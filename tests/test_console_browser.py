@@ -7,18 +7,18 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium import webdriver  # the test extra: `make test` installs it
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from console_fixtures import (TOKEN, accelerating_crack, publish_readings, rain_last_hour, running_service,
                               s2_complete)
 from helpers import wait_until
 from test_pipeline import _publish_accelerating_slope
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service as DriverService  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -78,7 +78,7 @@ def _screenshot(driver, name):
 def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_path, mosquitto, monkeypatch,
                                                                             browser):
     monkeypatch.setenv("GEOWARN_HTTP_TOKEN", TOKEN)
-    with running_service(tmp_path, mosquitto.url) as svc:
+    with running_service(tmp_path, mosquitto.url, drill=True) as svc:
         mgr = svc.alerts.manager
         browser.get(f"http://127.0.0.1:{svc.http.port}/")
         # without a token the page asks for one; entered once, it is kept in localStorage
@@ -99,6 +99,7 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         item = f'li.alert[data-alert="{hazard.id}"]'
         _css(browser, f'{item}[data-level="red"][data-acked="0"]')
         assert "测试1号滑坡" in _text(browser, item) and hazard.reasons[0] in _text(browser, item)
+        assert hazard.drill and "演练" in _text(browser, item)  # a drill says so wherever it shows
         assert _text(browser, '.count[data-level="red"] b') == "1"
         assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
         _screenshot(browser, "console-overview.png")
