@@ -6,6 +6,8 @@ import urllib.request
 
 import pytest
 
+from geowarn.drivers.timestamps import parse_ts
+
 from console_fixtures import (TOKEN, accelerating_crack, http, publish_readings, publish_status, rain_last_hour,
                               running_service, s2_complete)
 from helpers import wait_until
@@ -85,7 +87,9 @@ def test_network_and_site_documents_follow_a_site_to_red(svc, mosquitto):
 
     status, net = http(svc, "GET", "/api/v1/network")
     assert net["counts"]["red"] == 1
-    assert next(s for s in net["sites"] if s["id"] == "S1")["level"] == "red"
+    s1 = next(s for s in net["sites"] if s["id"] == "S1")
+    assert s1["level"] == "red" and s1["last_seen"] is not None
+    assert abs(parse_ts(s1["last_seen"]) - time.time()) < 600  # the slope's newest reading is "now"
     top = net["alerts"][0]  # highest level first: the red hazard before any device fault
     assert (top["kind"], top["site"], top["level"], top["acked_at"]) == ("hazard", "S1", "red", None)
     assert top["reasons"]

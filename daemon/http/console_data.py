@@ -41,6 +41,10 @@ class AlertReader:
     def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         return self.db.query(sql, args)
 
+    def site_alerts(self, site: str, limit: int = 50) -> list[Alert]:
+        rows = self.db.query("SELECT * FROM alerts WHERE site = ? ORDER BY id DESC LIMIT ?", (site, limit))
+        return [Alert.from_row(r) for r in rows]
+
     def close(self) -> None:
         self.db.close()
 
@@ -55,12 +59,24 @@ def alert_order(alerts: list[Alert]) -> list[Alert]:
                                          -a.level_since, -a.id))
 
 
+def _site_seen(core: Any) -> dict[str, float]:
+    """Newest data per site from the core's per-device clocks: warmed from the journal, so it
+    survives a restart (the intake's counters start empty)."""
+    out: dict[str, float] = {}
+    for di, si in enumerate(core.series.device_site[:len(core.dev_seen)]):
+        ts = float(core.dev_seen[di])
+        site = core.series.sites[si]
+        if math.isfinite(ts) and ts > out.get(site, 0.0):
+            out[site] = ts
+    return out
+
+
 def network(service: "Service", reader: AlertReader) -> dict[str, Any]:
     """Sites with their level, open faults and last reading; counts per level; open alerts."""
     reg = service.config.registry
     with service.core_read() as core:
         levels = core.site_levels()
-    seen = dict(service.intake.stats.last_seen_by_site)
+        seen = _site_seen(core)
     alerts = [a.to_json() for a in alert_order(reader.alerts(open_only=True))]
     faults: dict[str, list[dict[str, str]]] = defaultdict(list)
     for a in alerts:
@@ -177,7 +193,7 @@ def site_detail(service: "Service", reader: AlertReader, site_id: str,
     if site is None:
         return None
     since = time.time() - hours * 3600
-    alerts = [a.to_json() for a in alert_order(reader.alerts(open_only=False)) if a.site == site_id]
+    alerts = [a.to_json() for a in alert_order(reader.site_alerts(site_id))]
     faults = [{"device": a["device"], "fault": a["fault"], "detail": a["detail"], "alert": a["id"],
                "silenced": a["silenced"]} for a in alerts if a["kind"] == "fault" and a["status"] == "open"]
     series = _series(service, site_id, since)
@@ -189,5 +205,5 @@ def site_detail(service: "Service", reader: AlertReader, site_id: str,
         "level": level, "window_h": hours,
         "since": _ts(since), "generated": _ts(time.time()),
         "series": series, "devices": _devices(service, site, series, faults),
-        "alerts": alerts[:50], "notifications": _notifications(reader, site_id),
+        "alerts": alerts, "notifications": _notifications(reader, site_id),
     }
