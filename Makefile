@@ -16,12 +16,16 @@ $(PY):
 venv: $(PY)
 	$(PY) -m pip install -q -e .
 
-# What the tests use for real: Mosquitto, VictoriaMetrics (InfluxDB write API), systemd-analyze.
+# What the tests use for real: Mosquitto, VictoriaMetrics (InfluxDB write API), systemd-analyze,
+# and for the console's browser tests Debian's chromium with its chromedriver and CJK fonts.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(ROOT)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

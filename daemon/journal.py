@@ -187,6 +187,15 @@ class Journal:
         for ts_ms, *rest in rows:
             yield (ts_ms / 1000.0, *rest)
 
+    def latest_statuses(self, devices: list[str]) -> dict[str, tuple[float, dict[str, Any]]]:
+        """Each device's newest status report: device -> (ts seconds, normalised fields)."""
+        if not devices:
+            return {}
+        marks = ",".join("?" * len(devices))
+        rows = self._query(f"SELECT device, MAX(ts_ms), fields FROM statuses WHERE device IN ({marks}) "
+                           "GROUP BY device", devices)  # SQLite: the bare column comes from the MAX row
+        return {dev: (ts_ms / 1000.0, json.loads(fields)) for dev, ts_ms, fields in rows}
+
     def count_readings(self) -> int:
         return self._query("SELECT COUNT(*) FROM readings")[0][0]
 

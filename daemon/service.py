@@ -11,7 +11,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .alerts.events import DeviceFault, SiteLevelChange
@@ -195,6 +196,13 @@ class Service:
             self.core.reconfigure(new.registry, rules)  # windows and levels are kept
         log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
         return True
+
+    @contextmanager
+    def core_read(self) -> Iterator[Core]:
+        """The core held still, for readers on other threads (the console): the intake's writer
+        and the ticker change its arrays under the same lock."""
+        with self._lock:
+            yield self.core
 
     # --- health ------------------------------------------------------------------------------
 

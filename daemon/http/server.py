@@ -31,6 +31,9 @@ class HttpServer:
         app = self.service.alerts.http_app()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        from .console import add_console
+
+        add_console(app, self.service)
         return app
 
     async def _healthz(self, request: web.Request) -> web.Response:
