@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
+from .field.settings import FieldSettings
 from .http.settings import HttpSettings
 from .registry import Registry, RegistryDoc
 
@@ -97,6 +98,7 @@ class Settings(_Section):
     sirens: SirenSettings = SirenSettings()
     sampling: SamplingSettings = SamplingSettings()
     http: HttpSettings = HttpSettings()
+    field: FieldSettings = FieldSettings()
 
 
 @dataclass(frozen=True)

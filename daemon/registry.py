@@ -11,6 +11,8 @@ from geowarn.drivers.kinds import KINDS, kind_for_code
 
 # kinds of device that send no readings of their own, only status and command replies
 ACTUATOR_KINDS = ("alarm", "video")
+# kinds read by people (field reports): no reporting interval, nothing to command
+HUMAN_KINDS = ("marker",)
 DEVICE_KINDS = (*sorted(KINDS), *ACTUATOR_KINDS)
 HAZARDS = ("landslide", "collapse", "debris_flow", "subsidence")
 ROLES = ("household", "monitor", "official", "technician", "duty_officer")

@@ -48,6 +48,9 @@ class Service:
         self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
         self.core = Core(config.registry, rules_for_config(config))
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
+        from .field.desk import FieldDesk
+
+        self.field = FieldDesk(self)  # community monitors' reports
         self.http = None
         if http:
             from .http.server import HttpServer
@@ -146,6 +149,7 @@ class Service:
             if self._exporter_thread is not None:
                 self._exporter_thread.join(10)
             self.exporter.close()
+        self.field.close()
         self.journal.close()
         log.info("geowarn stopped")
 

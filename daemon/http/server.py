@@ -28,7 +28,10 @@ class HttpServer:
         self._thread: threading.Thread | None = None
 
     def app(self) -> web.Application:
-        app = self.service.alerts.http_app()
+        from .field import add_field_routes, body_limit
+
+        app = self.service.alerts.http_app(client_max_size=body_limit(self.service.field))
+        add_field_routes(app, self.service.field)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         return app

@@ -1,0 +1,62 @@
+"""A real service for the field-report and weather tests: Mosquitto, HTTP on a free port, apprise
+to a local receiver (tests/alert_fixtures.py's two-site network), monitors with tokens."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from geowarn.daemon.config import load_config
+from geowarn.daemon.service import Service
+from geowarn.simulators.http_receiver import HttpReceiver
+
+from alert_fixtures import write_config
+from helpers import wait_subscribed
+
+API_TOKEN = "field-api-token"
+MONITOR_TOKEN = "wang-secret"
+
+
+class FieldChain:
+    def __init__(self, tmp_path: Path, broker_url: str, monkeypatch, declared_markers=("S2-M-A",), **sections):
+        monkeypatch.setenv("GEOWARN_HTTP_TOKEN", API_TOKEN)
+        monkeypatch.setenv("GEOWARN_FIELD_WANG", MONITOR_TOKEN)
+        self.rx = HttpReceiver().start()
+        path = write_config(tmp_path / "geowarn.yaml", self.rx.port, broker_url, http={"port": 0},
+                            field={"monitors": {"王监测": "GEOWARN_FIELD_WANG"}, "photo_max_bytes": 1000}, **sections)
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        s2 = next(s for s in doc["sites"] if s["id"] == "S2")
+        s2["devices"] += [{"id": m, "kind": "marker"} for m in declared_markers]
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        self.cfg = load_config(path)
+        self.svc = Service(self.cfg, tmp_path / "state", broker_url, config_path=str(path))
+        self.svc.start()
+        wait_subscribed(tmp_path / "state", self.cfg.registry, broker_url, time.time() - 30 * 86400, "S2-CRACK")
+
+    def http(self, method: str, path: str, body=None, token: str | None = API_TOKEN) -> tuple[int, object]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = (body if isinstance(body, bytes) else json.dumps(body).encode()) if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.svc.http.port}{path}", method=method, data=data,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                raw, status = r.read().decode(), r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read().decode(), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+    def report(self, body: dict, token: str | None = MONITOR_TOKEN) -> tuple[int, dict]:
+        return self.http("POST", "/api/v1/field-reports", body, token)  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        self.svc.stop()
+        self.rx.stop()
