@@ -50,7 +50,12 @@ class Service:
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
         from .field.desk import FieldDesk
 
+        from .weather.desk import WeatherDesk
+        from .weather.mqtt import WeatherSubscriber
+
         self.field = FieldDesk(self)  # community monitors' reports
+        self.weather = WeatherDesk(self)  # meteorological risk warnings
+        self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake) if broker_url else None
         self.http = None
         if http:
             from .http.server import HttpServer
@@ -92,6 +97,7 @@ class Service:
         """Time-driven work: deadman checks (the alert service ticks its own repeats and
         escalation), journal retention."""
         self._judge(self.core.tick(now))
+        self.weather.tick(now)
         if now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
             self._prune()
@@ -126,6 +132,8 @@ class Service:
         if self.http is not None:
             self.http.start()
         self.intake.start()
+        if self.weather_mqtt is not None:
+            self.weather_mqtt.start()
         if self.exporter is not None:
             self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
                                                      name="geowarn-influx-export", daemon=True)
@@ -140,6 +148,8 @@ class Service:
         self.notifier.stopping()
         self._stop.set()
         self.intake.stop()  # commits and acknowledges what it holds
+        if self.weather_mqtt is not None:
+            self.weather_mqtt.stop()
         if self._ticker is not None:
             self._ticker.join(5)
         if self.http is not None:
@@ -150,6 +160,7 @@ class Service:
                 self._exporter_thread.join(10)
             self.exporter.close()
         self.field.close()
+        self.weather.close()
         self.journal.close()
         log.info("geowarn stopped")
 

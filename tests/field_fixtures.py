@@ -3,6 +3,7 @@ to a local receiver (tests/alert_fixtures.py's two-site network), monitors with 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from geowarn.daemon.config import load_config
+from geowarn.daemon.rules import deep_merge, default_rules_dir
 from geowarn.daemon.service import Service
 from geowarn.simulators.http_receiver import HttpReceiver
 
@@ -22,7 +24,8 @@ MONITOR_TOKEN = "wang-secret"
 
 
 class FieldChain:
-    def __init__(self, tmp_path: Path, broker_url: str, monkeypatch, declared_markers=("S2-M-A",), **sections):
+    def __init__(self, tmp_path: Path, broker_url: str, monkeypatch, declared_markers=("S2-M-A",),
+                 s2_county: str | None = None, rules: dict | None = None, **sections):
         monkeypatch.setenv("GEOWARN_HTTP_TOKEN", API_TOKEN)
         monkeypatch.setenv("GEOWARN_FIELD_WANG", MONITOR_TOKEN)
         self.rx = HttpReceiver().start()
@@ -31,6 +34,15 @@ class FieldChain:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         s2 = next(s for s in doc["sites"] if s["id"] == "S2")
         s2["devices"] += [{"id": m, "kind": "marker"} for m in declared_markers]
+        if s2_county:  # another county, elsewhere: outside a county's warning
+            s2.update(county=s2_county, lon=112.5, lat=27.9)
+        if rules:  # the packaged rules with some values changed, e.g. short weather reminders
+            rdir = tmp_path / "rules"
+            shutil.copytree(default_rules_dir(), rdir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+            rdoc = yaml.safe_load((rdir / "defaults.yaml").read_text(encoding="utf-8"))
+            (rdir / "defaults.yaml").write_text(yaml.safe_dump(deep_merge(rdoc, rules), allow_unicode=True),
+                                                encoding="utf-8")
+            doc["rules"] = "rules"
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         self.cfg = load_config(path)
         self.svc = Service(self.cfg, tmp_path / "state", broker_url, config_path=str(path))

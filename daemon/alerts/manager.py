@@ -317,8 +317,9 @@ class AlertManager:
     def _command_settled(self, db: sqlite3.Connection, row: sqlite3.Row, was: str, status: str, now: float,
                          detail: str) -> None:
         aid = row["alert_id"]
-        store.audit(db, aid, now, f"command_{status}", None, device=row["device"], command=row["command"],
-                    attempt=row["attempts"], detail=detail)
+        if aid is not None:  # commands of a weather warning belong to no alert
+            store.audit(db, aid, now, f"command_{status}", None, device=row["device"], command=row["command"],
+                        attempt=row["attempts"], detail=detail)
         fault = "siren_failed" if row["purpose"] == "siren" else "command_failed"
         if status == "failed":
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now,

@@ -32,6 +32,9 @@ class HttpServer:
 
         app = self.service.alerts.http_app(client_max_size=body_limit(self.service.field))
         add_field_routes(app, self.service.field)
+        from .weather import add_weather_routes
+
+        add_weather_routes(app, self.service.weather)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         return app
