@@ -126,6 +126,9 @@ class Service:
     def start(self) -> None:
         # windows warm from the journal before anything is judged; what they held was already reported
         t0 = time.monotonic()
+        with self._lock:  # signals from people and the weather first, so warming fuses with them
+            self.field.restore(self.clock())
+            self.weather.restore(self.clock())
         last = self.core.warm(self.journal)
         log.info("detector windows warmed from the journal up to row %d in %.1f s", last, time.monotonic() - t0)
         self.alerts.start()

@@ -25,7 +25,8 @@ MONITOR_TOKEN = "wang-secret"
 
 class FieldChain:
     def __init__(self, tmp_path: Path, broker_url: str, monkeypatch, declared_markers=("S2-M-A",),
-                 s2_county: str | None = None, rules: dict | None = None, **sections):
+                 s2_county: str | None = None, rules: dict | None = None, videos: dict | None = None,
+                 **sections):
         monkeypatch.setenv("GEOWARN_HTTP_TOKEN", API_TOKEN)
         monkeypatch.setenv("GEOWARN_FIELD_WANG", MONITOR_TOKEN)
         self.rx = HttpReceiver().start()
@@ -34,6 +35,10 @@ class FieldChain:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         s2 = next(s for s in doc["sites"] if s["id"] == "S2")
         s2["devices"] += [{"id": m, "kind": "marker"} for m in declared_markers]
+        for site in doc["sites"]:  # video units with their snapshot URL
+            if site["id"] in (videos or {}):
+                site["devices"].append({"id": f"{site['id']}-VIDEO", "kind": "video",
+                                        "snapshot_url": videos[site["id"]]})
         if s2_county:  # another county, elsewhere: outside a county's warning
             s2.update(county=s2_county, lon=112.5, lat=27.9)
         if rules:  # the packaged rules with some values changed, e.g. short weather reminders
@@ -45,7 +50,8 @@ class FieldChain:
             doc["rules"] = "rules"
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         self.cfg = load_config(path)
-        self.svc = Service(self.cfg, tmp_path / "state", broker_url, config_path=str(path))
+        self.path, self.state, self.broker_url = path, tmp_path / "state", broker_url
+        self.svc = Service(self.cfg, self.state, broker_url, config_path=str(path))
         self.svc.start()
         wait_subscribed(tmp_path / "state", self.cfg.registry, broker_url, time.time() - 30 * 86400, "S2-CRACK")
 
@@ -68,6 +74,11 @@ class FieldChain:
 
     def report(self, body: dict, token: str | None = MONITOR_TOKEN) -> tuple[int, dict]:
         return self.http("POST", "/api/v1/field-reports", body, token)  # type: ignore[return-value]
+
+    def restart(self) -> None:
+        self.svc.stop()
+        self.svc = Service(self.cfg, self.state, self.broker_url, config_path=str(self.path))
+        self.svc.start()
 
     def stop(self) -> None:
         self.svc.stop()

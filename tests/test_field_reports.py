@@ -48,6 +48,9 @@ def test_marker_readings_are_journaled_and_judged_per_hour_with_a_trend_check(ch
     assert st == 201 and a["site_level"] == "orange", a
     assert wait_until(lambda: any(role_of(r.path) == "household" and r.path.startswith("/S1/")
                                   and "地面鼓胀" in r.message for r in chain.rx.received), 20)
+    # after a restart the markers and the observation hold the level again, from journal and store
+    chain.restart()
+    assert chain.svc.core.site_levels()["S1"] == "orange"
 
 
 def test_bad_reports_get_a_clear_error_and_are_kept_with_the_reason(chain):

@@ -203,5 +203,29 @@ class FieldDesk:
                 svc._judge(core.set_external(c.site, f"observation:{o}", sig, c.ts))
             return core.site_levels().get(c.site, "normal")
 
+    def restore(self, now: float) -> None:
+        """Before the core warms from the journal: hold the markers' and still-valid observations'
+        signals again, so warming ends at the levels they had helped set (nothing is re-sent)."""
+        core = self.svc.core
+        for key in self.svc.journal.series().values():
+            if key.kind != "marker":
+                continue
+            j = markers.judge(self.svc.journal.history(key.device, "distance", 10), self.rule.markers)
+            if j is not None:
+                zh, en = markers.reason(key.device, j)
+                core.external.set(core.series.site_index(key.site), f"marker:{key.device}",
+                                  External(f"marker:{key.device}", j.level, True, now, None, zh, en))
+        for r in reversed(self.store.reports(limit=10_000)):
+            ts = r["received"]
+            if r["status"] != "accepted" or now - ts >= self.rule.observation_valid_h * 3600.0:
+                continue
+            for o in r["report"].get("observations") or []:
+                ob = self.rule.observations.get(o)
+                if ob is not None:
+                    core.external.set(core.series.site_index(r["site"]), f"observation:{o}", External(
+                        "observation", LEVEL_INDEX[ob.level], True, ts, ts + self.rule.observation_valid_h * 3600.0,
+                        f"群测群防员 {r['monitor']} 报告：{ob.zh}", f"monitor {r['monitor']} reports: {ob.en}"))
+        core._sync_sites()
+
     def close(self) -> None:
         self.store.close()

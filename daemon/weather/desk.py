@@ -75,6 +75,25 @@ class WeatherDesk:
             elif state == "active":
                 self._remind(w, float(activated), set(json.loads(reminded)), now)
 
+    def restore(self, now: float) -> None:
+        """Before the core warms: active warnings hold their signals again (their commands and
+        messages were sent before the restart; expiry restores reporting as usual)."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM warnings WHERE state = 'active'").fetchall()
+        core = self.svc.core
+        for (doc,) in rows:
+            w = parse_warning(json.loads(doc))
+            if now < w.valid_to:
+                for site in w.sites(self.svc.config.registry):
+                    core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
+        core._sync_sites()
+
+    def _signal(self, w: Warning, now: float) -> External:
+        zh = f"地质灾害气象风险{advisories.LEVEL_ZH[w.level]}预警（{w.id}）有效"
+        en = f"meteorological geohazard risk warning {w.level} ({w.id}) in force"
+        level = LEVEL_INDEX[self.rule.levels.get(w.level, w.level)]
+        return External("weather", level, False, now, w.valid_to, zh, en)  # corroborates, never raises
+
     def _box(self, w: Warning) -> tuple[float, float, float, float]:
         if w.box is not None:
             return w.box
@@ -84,12 +103,8 @@ class WeatherDesk:
 
     def _activate(self, w: Warning, now: float) -> None:
         svc, mgr, rule = self.svc, self.svc.alerts.manager, self.rule
-        level = LEVEL_INDEX[rule.levels.get(w.level, w.level)]
         for site in w.sites(svc.config.registry):
-            zh = f"地质灾害气象风险{advisories.LEVEL_ZH[w.level]}预警（{w.id}）有效"
-            en = f"meteorological geohazard risk warning {w.level} ({w.id}) in force"
-            sig = External("weather", level, False, now, w.valid_to, zh, en)  # corroborates, never raises
-            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", sig, now))
+            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", self._signal(w, now), now))
             if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.accelerate_from]:
                 advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), True, now)
             if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.patrol_from]:
