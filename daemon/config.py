@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
 from .field.settings import FieldSettings
 from .http.settings import HttpSettings
+from .video.settings import VideoSettings
 from .registry import Registry, RegistryDoc
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
@@ -99,6 +100,7 @@ class Settings(_Section):
     sampling: SamplingSettings = SamplingSettings()
     http: HttpSettings = HttpSettings()
     field: FieldSettings = FieldSettings()
+    video: VideoSettings = VideoSettings()
 
 
 @dataclass(frozen=True)

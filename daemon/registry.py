@@ -43,6 +43,8 @@ class Device(_Strict):
     interval_s: int = Field(7200, gt=0, le=7 * 86400)
     accelerated_interval_s: int = Field(60, gt=0, le=86400)
     model: str | None = None
+    # video units: the camera's still over HTTP (may hold ${ENV} for credentials, resolved at fetch time)
+    snapshot_url: str | None = Field(None, pattern=r"^https?://")
 
     @field_validator("kind")
     @classmethod

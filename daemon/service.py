@@ -55,6 +55,9 @@ class Service:
 
         self.field = FieldDesk(self)  # community monitors' reports
         self.weather = WeatherDesk(self)  # meteorological risk warnings
+        from .video.snapshots import Snapshots
+
+        self.video = Snapshots(self)  # stills from video units when an alert rises
         self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake) if broker_url else None
         self.http = None
         if http:
@@ -89,9 +92,12 @@ class Service:
             for listener in self.listeners:
                 listener(event)
             try:
-                self.alerts.handle(event)
+                alert_id = self.alerts.handle(event)
             except Exception:  # one bad event must not stop the others
                 log.exception("alert lifecycle failed on %s", event)
+                continue
+            if isinstance(event, SiteLevelChange):
+                self.video.on_event(event, alert_id)  # after the warning, never before it
 
     def _tick(self, now: float) -> None:
         """Time-driven work: deadman checks (the alert service ticks its own repeats and
@@ -157,6 +163,7 @@ class Service:
             self._ticker.join(5)
         if self.http is not None:
             self.http.stop()
+        self.video.close()  # stills in flight are kept or become faults before the lifecycle stops
         self.alerts.stop()  # in-flight deliveries finish or stay in the outbox
         if self.exporter is not None:
             if self._exporter_thread is not None:

@@ -35,6 +35,9 @@ class HttpServer:
         from .weather import add_weather_routes
 
         add_weather_routes(app, self.service.weather)
+        from .video import add_video_routes
+
+        add_video_routes(app, self.service.video)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         return app
