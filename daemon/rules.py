@@ -183,6 +183,7 @@ class MarkerRule(_R):
     trend_check_from: LevelName = "orange"
     trend_min: LevelName = "blue"  # what the interval before must reach to confirm a trend
     min_interval_h: float = Field(0.25, gt=0)  # closer readings are one reading re-taken
+    min_displacement_mm: float = Field(10.0, ge=0)  # Dynaslope: less between two readings is tape error
     max_step_mm: float = Field(2000.0, gt=0)  # more between two readings: a misread or re-set pegs
 
 

@@ -27,22 +27,26 @@ def _iso(t: float) -> str:
 def test_marker_readings_are_journaled_and_judged_per_hour_with_a_trend_check(chain):
     now = time.time()
     st, a = chain.report({"site": "S1", "markers": [{"marker": "A", "distance": 100.0, "unit": "cm",
-                                                     "ts": _iso(now - 3 * 3600)}]})
+                                                     "ts": _iso(now - 5 * 3600)}]})
     assert st == 201 and a["status"] == "accepted", a
     assert chain.svc.core.site_levels().get("S1", "normal") == "normal"
-    # 5 mm in an hour: an orange rate, but no interval before it moved: the trend check holds it at yellow
-    st, a = chain.report({"site": "S1", "markers": [{"marker": "A", "distance": 1005, "unit": "mm",
-                                                     "ts": _iso(now - 2 * 3600)}]})
+    # 12 mm in two hours: an orange rate, but no interval before it moved: the trend check holds it at yellow
+    st, a = chain.report({"site": "S1", "markers": [{"marker": "A", "distance": 1012, "unit": "mm",
+                                                     "ts": _iso(now - 3 * 3600)}]})
     assert st == 201, a
     assert a["site_level"] == "yellow"
-    assert [v for _, v in chain.svc.journal.history("S1-M-A", "distance")] == [1000.0, 1005.0]
+    assert [v for _, v in chain.svc.journal.history("S1-M-A", "distance")] == [1000.0, 1012.0]
     # the lifecycle took it: the site's monitor hears of the marker, in Chinese
     assert wait_until(lambda: any(r.path.startswith("/S1/monitor/") and "裂缝标记" in r.message
                                   for r in chain.rx.received), 20)
     assert any("趋势未确认" in r.message for r in chain.rx.received if r.path.startswith("/S1/monitor/"))
+    # a change below what a tape can tell (4 mm) is no movement, however short the interval
+    for i, cm in enumerate((50.0, 50.4)):
+        st, a = chain.report({"site": "S2", "markers": [{"marker": "A", "distance": cm, "ts": _iso(now - (2 - i) * 3600)}]})
+        assert st == 201 and a["site_level"] == "normal", a
     # a second fast interval confirms the trend: orange from the marker, capped at yellow as one
     # instrument alone; the monitor's observation of bulging corroborates it: orange
-    st, a = chain.report({"site": "S1", "markers": [{"marker": "A", "distance": 101.1, "ts": _iso(now - 3600)}]})
+    st, a = chain.report({"site": "S1", "markers": [{"marker": "A", "distance": 102.5, "ts": _iso(now - 3600)}]})
     assert a["site_level"] == "yellow"
     st, a = chain.report({"site": "S1", "observations": ["bulging"], "text": "后山鼓包"})
     assert st == 201 and a["site_level"] == "orange", a

@@ -26,6 +26,12 @@ def rate_level(rate: float, rule: MarkerRule) -> tuple[int, float]:
     return level, thr
 
 
+def _rate(new: tuple[float, float], old: tuple[float, float], rule: MarkerRule) -> float:
+    """mm/h between two readings; 0 when they differ by less than a tape can tell."""
+    d = new[1] - old[1]
+    return 0.0 if abs(d) < rule.min_displacement_mm else d / ((new[0] - old[0]) / 3600.0)
+
+
 def judge(history: list[tuple[float, float]], rule: MarkerRule) -> MarkerJudgement | None:
     """history: (ts, mm) oldest first, the newest last. None: too few readings for a rate."""
     gap = rule.min_interval_h * 3600.0
@@ -37,13 +43,13 @@ def judge(history: list[tuple[float, float]], rule: MarkerRule) -> MarkerJudgeme
             break
     if len(pts) < 2:
         return None
-    rate = (pts[0][1] - pts[1][1]) / ((pts[0][0] - pts[1][0]) / 3600.0)
+    rate = _rate(pts[0], pts[1], rule)
     level, thr = rate_level(rate, rule)
     capped = False
     if level >= LEVEL_INDEX[rule.trend_check_from]:
         before = None
         if len(pts) == 3:
-            before = (pts[1][1] - pts[2][1]) / ((pts[1][0] - pts[2][0]) / 3600.0)
+            before = _rate(pts[1], pts[2], rule)
         if before is None or rate_level(before, rule)[0] < LEVEL_INDEX[rule.trend_min]:
             level, capped = LEVEL_INDEX[rule.trend_check_from] - 1, True
             thr = float(rule.rate_mm_h.table()[level - 1]) if level else float("nan")
