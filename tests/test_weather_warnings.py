@@ -97,3 +97,23 @@ def test_bad_warnings_are_refused_with_the_reason(chain):
         st, a = c.http("POST", "/api/v1/weather-warnings", body)
         assert st == 400 and why in a["error"], (body, st, a)
     assert c.http("POST", "/api/v1/weather-warnings", {}, token="nope")[0] == 403
+
+
+def test_an_alert_closing_during_a_warning_leaves_the_devices_accelerated(chain):
+    c, devices = chain
+    now = time.time()
+    st, _ = c.http("POST", "/api/v1/weather-warnings", {"level": "yellow", "counties": ["湘潭县"],
+                                                        "valid_from": now - 60, "valid_to": now + 600})
+    assert st == 201
+    assert devices.wait_for(lambda h: _heard(devices, "meteorologicalearlywarning", "S1-CRACK"), 10)
+    st, a = c.report({"site": "S1", "observations": ["new_crack"]})
+    assert a["site_level"] == "yellow"
+    alert = wait_until(lambda: next(iter(c.http("GET", "/api/v1/alerts")[1]), None), 10)
+    assert devices.wait_for(lambda h: _heard(devices, "setworkmode", "S1-CRACK"), 10)  # the alert's own order
+    st, _ = c.http("POST", f"/api/v1/alerts/{alert['id']}/stand-down", {"by": "值班员", "reason": "现场核实无险情"})
+    assert st == 200
+    history = wait_until(lambda: [h["event"] for h in c.http("GET", f"/api/v1/alerts/{alert['id']}")[1]["history"]
+                                  if h["event"].startswith("sampling_")], 10)
+    assert history == ["sampling_accelerated", "sampling_kept"]
+    time.sleep(1.0)
+    assert not _heard(devices, "setsensortime", "S1-CRACK"), "the warning still holds the devices accelerated"

@@ -85,6 +85,8 @@ class AlertManager:
         self._urgent: list[outbox.OutCommand] = []
         self._urgent_lock = threading.Lock()
         self.clock = clock
+        # whether something outside alerts (a weather warning) keeps a site's devices accelerated
+        self.keep_accelerated: Callable[[str], bool] = lambda site: False
 
     def close(self) -> None:
         self.db.close()
@@ -268,7 +270,9 @@ class AlertManager:
                             *[self.router.tier(site, i) for i in range(alert.tier)])
         self._announce(db, alert, event, route, ts, note=note)
         others = store.open_hazard(db, site.id, not alert.drill)
-        if alert.accelerated and not (others and others.accelerated):
+        if alert.accelerated and self.keep_accelerated(site.id):  # a weather warning still holds them
+            store.audit(db, alert.id, ts, "sampling_kept", None, reason="weather warning in force")
+        elif alert.accelerated and not (others and others.accelerated):
             for c in self.planner.reporting(alert.id, site, False, alert.drill):
                 outbox.enqueue_command(db, c, self.clock())
             store.audit(db, alert.id, ts, "sampling_restored", None)

@@ -32,6 +32,8 @@ class WeatherDesk:
                          "source TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL, "
                          "activated REAL, reminded TEXT NOT NULL DEFAULT '[]')")
         self._lock = threading.RLock()
+        self._accelerated: set[str] = set()  # sites whose devices an active warning accelerated
+        service.alerts.manager.keep_accelerated = self._accelerated.__contains__
 
     @property
     def rule(self):
@@ -86,6 +88,8 @@ class WeatherDesk:
             if now < w.valid_to:
                 for site in w.sites(self.svc.config.registry):
                     core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
+                    if LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+                        self._accelerated.add(site.id)
         core._sync_sites()
 
     def _signal(self, w: Warning, now: float) -> External:
@@ -107,6 +111,7 @@ class WeatherDesk:
             svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", self._signal(w, now), now))
             if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.accelerate_from]:
                 advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), True, now)
+                self._accelerated.add(site.id)
             if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.patrol_from]:
                 advisories.patrol(mgr, f"w{w.id}", site, w.level, w.valid_from, w.valid_to, False, now)
         with self._lock:
@@ -134,6 +139,7 @@ class WeatherDesk:
         with self._lock:
             state = self._db.execute("SELECT state FROM warnings WHERE id = ?", (w.id,)).fetchone()[0]
         for site in w.sites(svc.config.registry):
+            self._accelerated.discard(site.id)  # (overlapping warnings: the next activation adds it back)
             svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", None, now))
             own = LEVEL_INDEX.get(levels.get(site.id, "normal"), 0)
             # the site's own level keeps its devices accelerated: the alert's all-clear restores them
