@@ -117,3 +117,17 @@ def test_an_alert_closing_during_a_warning_leaves_the_devices_accelerated(chain)
     assert history == ["sampling_accelerated", "sampling_kept"]
     time.sleep(1.0)
     assert not _heard(devices, "setsensortime", "S1-CRACK"), "the warning still holds the devices accelerated"
+
+
+def test_overlapping_warnings_restore_reporting_only_when_the_last_expires(chain):
+    c, devices = chain
+    now = time.time()
+    for wid, span in (("short", 3), ("long", 600)):
+        st, _ = c.http("POST", "/api/v1/weather-warnings", {"id": wid, "level": "orange", "counties": ["湘潭县"],
+                                                            "valid_from": now - 1, "valid_to": now + span})
+        assert st == 201
+    assert wait_until(lambda: {w["id"]: w["state"] for w in c.svc.weather.warnings()}
+                      == {"short": "expired", "long": "active"}, 10)
+    time.sleep(1.0)
+    assert _heard(devices, "meteorologicalearlywarning", "S1-CRACK")
+    assert not _heard(devices, "setsensortime", "S1-CRACK"), "the long warning still holds the devices accelerated"

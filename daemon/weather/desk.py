@@ -92,6 +92,16 @@ class WeatherDesk:
                         self._accelerated.add(site.id)
         core._sync_sites()
 
+    def _held_by_others(self, wid: str, now: float) -> set[str]:
+        with self._lock:
+            docs = self._db.execute("SELECT doc FROM warnings WHERE state = 'active' AND id != ?", (wid,)).fetchall()
+        held: set[str] = set()
+        for (doc,) in docs:
+            o = parse_warning(json.loads(doc))
+            if o.valid_to > now and LEVEL_INDEX[o.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+                held |= {s.id for s in o.sites(self.svc.config.registry)}
+        return held
+
     def _signal(self, w: Warning, now: float) -> External:
         zh = f"地质灾害气象风险{advisories.LEVEL_ZH[w.level]}预警（{w.id}）有效"
         en = f"meteorological geohazard risk warning {w.level} ({w.id}) in force"
@@ -138,9 +148,12 @@ class WeatherDesk:
         levels = svc.core.site_levels()
         with self._lock:
             state = self._db.execute("SELECT state FROM warnings WHERE id = ?", (w.id,)).fetchone()[0]
+        held = self._held_by_others(w.id, now)
         for site in w.sites(svc.config.registry):
-            self._accelerated.discard(site.id)  # (overlapping warnings: the next activation adds it back)
             svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", None, now))
+            if site.id in held:  # an overlapping warning still in force keeps them accelerated
+                continue
+            self._accelerated.discard(site.id)
             own = LEVEL_INDEX.get(levels.get(site.id, "normal"), 0)
             # the site's own level keeps its devices accelerated: the alert's all-clear restores them
             if state == "active" and LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from] and \
