@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_influx(sub)
     add_replay_parser(sub, with_config)
     add_alert_commands(sub, with_config)
+    from .weather.cli import add_cli as add_weather
+
+    add_weather(sub)
 
     from geowarn.simulators.cli import add_parser as add_simulate  # the simulator owns its options
 

@@ -15,7 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
+from .field.settings import FieldSettings
 from .http.settings import HttpSettings
+from .video.settings import VideoSettings
 from .registry import Registry, RegistryDoc
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
@@ -97,6 +99,8 @@ class Settings(_Section):
     sirens: SirenSettings = SirenSettings()
     sampling: SamplingSettings = SamplingSettings()
     http: HttpSettings = HttpSettings()
+    field: FieldSettings = FieldSettings()
+    video: VideoSettings = VideoSettings()
 
 
 @dataclass(frozen=True)

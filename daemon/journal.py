@@ -196,6 +196,13 @@ class Journal:
                            "GROUP BY device", devices)  # SQLite: the bare column comes from the MAX row
         return {dev: (ts_ms / 1000.0, json.loads(fields)) for dev, ts_ms, fields in rows}
 
+    def history(self, device: str, channel: str, limit: int = 10) -> list[tuple[float, float]]:
+        """The device channel's latest readings (ts seconds, value), oldest first."""
+        rows = self._query("SELECT r.ts_ms, r.value FROM readings r JOIN series s ON s.id = r.series "
+                           "WHERE s.device = ? AND s.channel = ? ORDER BY r.ts_ms DESC LIMIT ?",
+                           (device, channel, limit))
+        return [(ts / 1000.0, v) for ts, v in reversed(rows)]
+
     def count_readings(self) -> int:
         return self._query("SELECT COUNT(*) FROM readings")[0][0]
 

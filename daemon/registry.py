@@ -11,6 +11,8 @@ from geowarn.drivers.kinds import KINDS, kind_for_code
 
 # kinds of device that send no readings of their own, only status and command replies
 ACTUATOR_KINDS = ("alarm", "video")
+# kinds read by people (field reports): no reporting interval, nothing to command
+HUMAN_KINDS = ("marker",)
 DEVICE_KINDS = (*sorted(KINDS), *ACTUATOR_KINDS)
 HAZARDS = ("landslide", "collapse", "debris_flow", "subsidence")
 ROLES = ("household", "monitor", "official", "technician", "duty_officer")
@@ -41,6 +43,8 @@ class Device(_Strict):
     interval_s: int = Field(7200, gt=0, le=7 * 86400)
     accelerated_interval_s: int = Field(60, gt=0, le=86400)
     model: str | None = None
+    # video units: the camera's still over HTTP (may hold ${ENV} for credentials, resolved at fetch time)
+    snapshot_url: str | None = Field(None, pattern=r"^https?://")
 
     @field_validator("kind")
     @classmethod

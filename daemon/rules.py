@@ -176,8 +176,46 @@ class SiteRule(_R):
         return LEVEL_INDEX[self.corroborate_min]
 
 
+class MarkerRule(_R):
+    """Crack markers read by monitors (Dynaslope surficial practice): movement per hour between
+    two readings; the middle level and above need a trend (the interval before also moving)."""
+
+    rate_mm_h: Levels = Levels(blue=0.5, yellow=1.0, orange=2.5, red=18.0)
+    trend_check_from: LevelName = "orange"
+    trend_min: LevelName = "blue"  # what the interval before must reach to confirm a trend
+    min_interval_h: float = Field(0.25, gt=0)  # closer readings are one reading re-taken
+    min_displacement_mm: float = Field(10.0, ge=0)  # Dynaslope: less between two readings is tape error
+    max_step_mm: float = Field(2000.0, gt=0)  # more between two readings: a misread or re-set pegs
+
+
+class ObservationRule(_R):
+    level: LevelName
+    zh: str
+    en: str
+
+
+class FieldRule(_R):
+    markers: MarkerRule = MarkerRule()
+    observations: dict[str, ObservationRule] = {}
+    observation_valid_h: float = Field(24.0, gt=0)  # an observation stands this long
+    auto_register_markers: bool = True  # a site without declared markers takes new marker names
+    max_markers_per_site: int = Field(20, ge=1)
+    marker_pattern: str = r"^[A-Za-z0-9]{1,8}$"
+
+
+class WeatherRule(_R):
+    """Meteorological geohazard risk warnings: only corroborate, never warn on their own."""
+
+    levels: dict[str, LevelName] = {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red"}
+    accelerate_from: str = "yellow"  # warning level from which the area's devices report faster
+    patrol_from: str = "yellow"  # ...and monitors are sent to patrol
+    reminder_h: float = Field(2.0, gt=0)  # no field report from the site this long after: remind
+
+
 class RuleDefaults(_R):
     site: SiteRule = SiteRule()
+    field: FieldRule = FieldRule()
+    weather: WeatherRule = WeatherRule()
     kinds: dict[str, KindRule] = {}
     sites: dict[str, dict[str, Any]] = {}
     devices: dict[str, dict[str, Any]] = {}
@@ -204,6 +242,8 @@ class Rules:
     device_overrides: dict[str, list[_Override]] = field(default_factory=dict, repr=False)
     kind_overrides: dict[str, dict[str, list[_Override]]] = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
+    field_rule: FieldRule = field(default_factory=FieldRule)
+    weather: WeatherRule = field(default_factory=WeatherRule)
 
     def for_site(self, site: str) -> SiteRule:
         key = ("site", site)
@@ -288,7 +328,7 @@ def load_rules(directory: str | Path | None = None) -> Rules:
     defaults = _validate(RuleDefaults, doc, str(path), root)
     rules = Rules(source=str(base), site_default=defaults.site, kinds=dict(defaults.kinds),
                   _raw_kinds={k: dict(v) for k, v in (doc.get("kinds") or {}).items()},
-                  _raw_site=dict(doc.get("site") or {}))
+                  _raw_site=dict(doc.get("site") or {}), field_rule=defaults.field, weather=defaults.weather)
     _collect(rules, doc.get("sites") or {}, doc.get("devices"), str(path), root, ["sites"], ["devices"])
     site_dir = base / "sites"
     for f in sorted(site_dir.glob("*.yaml")) if site_dir.is_dir() else []:

@@ -51,6 +51,17 @@ class Service:
         self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
         self.core = Core(config.registry, rules_for_config(config))
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
+        from .field.desk import FieldDesk
+
+        from .weather.desk import WeatherDesk
+        from .weather.mqtt import WeatherSubscriber
+
+        self.field = FieldDesk(self)  # community monitors' reports
+        self.weather = WeatherDesk(self)  # meteorological risk warnings
+        from .video.snapshots import Snapshots
+
+        self.video = Snapshots(self)  # stills from video units when an alert rises
+        self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake) if broker_url else None
         self.http = None
         if http:
             from .http.server import HttpServer
@@ -84,14 +95,18 @@ class Service:
             for listener in self.listeners:
                 listener(event)
             try:
-                self.alerts.handle(event)
+                alert_id = self.alerts.handle(event)
             except Exception:  # one bad event must not stop the others
                 log.exception("alert lifecycle failed on %s", event)
+                continue
+            if isinstance(event, SiteLevelChange):
+                self.video.on_event(event, alert_id)  # after the warning, never before it
 
     def _tick(self, now: float) -> None:
         """Time-driven work: deadman checks (the alert service ticks its own repeats and
         escalation), journal retention."""
         self._judge(self.core.tick(now))
+        self.weather.tick(now)
         if now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
             self._prune()
@@ -120,12 +135,17 @@ class Service:
     def start(self) -> None:
         # windows warm from the journal before anything is judged; what they held was already reported
         t0 = time.monotonic()
+        with self._lock:  # signals from people and the weather first, so warming fuses with them
+            self.field.restore(self.clock())
+            self.weather.restore(self.clock())
         last = self.core.warm(self.journal)
         log.info("detector windows warmed from the journal up to row %d in %.1f s", last, time.monotonic() - t0)
         self.alerts.start()
         if self.http is not None:
             self.http.start()
         self.intake.start()
+        if self.weather_mqtt is not None:
+            self.weather_mqtt.start()
         if self.exporter is not None:
             self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
                                                      name="geowarn-influx-export", daemon=True)
@@ -140,15 +160,20 @@ class Service:
         self.notifier.stopping()
         self._stop.set()
         self.intake.stop()  # commits and acknowledges what it holds
+        if self.weather_mqtt is not None:
+            self.weather_mqtt.stop()
         if self._ticker is not None:
             self._ticker.join(5)
         if self.http is not None:
             self.http.stop()
+        self.video.close()  # stills in flight are kept or become faults before the lifecycle stops
         self.alerts.stop()  # in-flight deliveries finish or stay in the outbox
         if self.exporter is not None:
             if self._exporter_thread is not None:
                 self._exporter_thread.join(10)
             self.exporter.close()
+        self.field.close()
+        self.weather.close()
         self.journal.close()
         log.info("geowarn stopped")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from geowarn.drivers.formats import format_classes
 
-from ..registry import ACTUATOR_KINDS, Device, Registry, Site
+from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Device, Registry, Site
 from .messages import Renderer
 from .outbox import OutCommand, msgid_for
 from .settings import DeviceCommand, SamplingSettings, SirenSettings
@@ -62,7 +62,7 @@ class CommandPlanner:
         out = []
         what = "accelerate" if accelerate else "restore"
         for dev in site.devices:
-            if dev.kind in ACTUATOR_KINDS:
+            if dev.kind in ACTUATOR_KINDS or dev.kind in HUMAN_KINDS:
                 continue
             commands: tuple[DeviceCommand, ...] = getattr(getattr(self.sampling, dev.protocol), what)
             for i, cmd in enumerate(commands):

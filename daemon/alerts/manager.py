@@ -98,6 +98,8 @@ class AlertManager:
         self._urgent: list[outbox.OutCommand] = []
         self._urgent_lock = threading.Lock()
         self.clock = clock
+        # whether something outside alerts (a weather warning) keeps a site's devices accelerated
+        self.keep_accelerated: Callable[[str], bool] = lambda site: False
 
     def close(self) -> None:
         self.db.close()
@@ -289,7 +291,9 @@ class AlertManager:
                             *[self.router.tier(site, i) for i in range(alert.tier)])
         self._announce(db, alert, event, route, ts, note=note)
         others = store.open_hazard(db, site.id, not alert.drill)
-        if alert.accelerated and not (others and others.accelerated):
+        if alert.accelerated and self.keep_accelerated(site.id):  # a weather warning still holds them
+            store.audit(db, alert.id, ts, "sampling_kept", None, reason="weather warning in force")
+        elif alert.accelerated and not (others and others.accelerated):
             for c in self.planner.reporting(alert.id, site, False, alert.drill):
                 outbox.enqueue_command(db, c, self.clock())
             store.audit(db, alert.id, ts, "sampling_restored", None)
@@ -338,8 +342,9 @@ class AlertManager:
     def _command_settled(self, db: sqlite3.Connection, row: sqlite3.Row, was: str, status: str, now: float,
                          detail: str) -> None:
         aid = row["alert_id"]
-        store.audit(db, aid, now, f"command_{status}", None, device=row["device"], command=row["command"],
-                    attempt=row["attempts"], detail=detail)
+        if aid is not None:  # commands of a weather warning belong to no alert
+            store.audit(db, aid, now, f"command_{status}", None, device=row["device"], command=row["command"],
+                        attempt=row["attempts"], detail=detail)
         fault = "siren_failed" if row["purpose"] == "siren" else "command_failed"
         if status == "failed":
             self._fault(db, DeviceFault(row["site"], row["device"], fault, now,

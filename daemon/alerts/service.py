@@ -75,9 +75,9 @@ class AlertService:
         for reply in committed.entry.replies:
             self.manager.on_reply(reply)
 
-    def http_app(self):
+    def http_app(self, client_max_size: int = 64 * 1024):
         from ..http.app import make_app
-        return make_app(self.manager, self.http_settings)
+        return make_app(self.manager, self.http_settings, client_max_size=client_max_size)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_s):

@@ -23,10 +23,11 @@ from geowarn.drivers.kinds import KINDS
 from ..detectors import quality, rainfall, threshold, trend
 from ..detectors.stats import rowmedian
 from ..detectors.threshold import MAD_SCALE
+from ..levels.external import External, ExternalSignals
 from ..levels.fusion import SiteLevels
 from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
-from ..registry import Registry
+from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
 from .buffers import RAW, Windows, grown, starts_of
 from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
@@ -48,6 +49,7 @@ class Core:
         self.win = Windows()
         self.p = Params()
         self.sites = SiteLevels()
+        self.external = ExternalSignals()  # markers, observations, weather warnings
         self._site_series: dict[int, list[int]] = {}
         # per-series detector state
         self.sig_level = np.zeros((0, NSLOT), np.int8)
@@ -417,7 +419,7 @@ class Core:
 
     # --- site levels ---------------------------------------------------------------------
 
-    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
+    def _candidates(self):
         tbl = self.series
         n = len(tbl)
         judged = self.p.judged[:n]
@@ -427,7 +429,12 @@ class Core:
         site_strong = np.zeros(self.sites.n, bool)
         np.logical_or.at(site_strong, tbl.site_of[:n], self.strong[:n])
         dev_site = np.asarray(tbl.device_site, np.int64)
-        cand, top, capped = self.sites.candidates(dev_level, dev_site, site_strong)
+        ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
+        return self.sites.candidates(dev_level, dev_site, site_strong, ext_top, ext_agree)
+
+    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
+        tbl = self.series
+        cand, top, capped = self._candidates()
         site_of = tbl.site_of[sid]
         sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
         ts = np.full(self.sites.n, -np.inf)
@@ -455,21 +462,48 @@ class Core:
                 ev.append({"device": info.device, "channel": info.channel, "detector": SLOTS[slot],
                            "level": LEVELS[self.sig_level[s, slot]], "value": float(self.sig_value[s, slot]),
                            "threshold": float(self.sig_thr[s, slot])})
+        for x in sorted(self.external.active(tr.site), key=lambda x: -x.level):
+            zh.append(x.reason_zh)
+            en.append(x.reason_en)
+            ev.append({"source": x.group, "level": LEVELS[x.level], "raises": x.raises})
         return LevelChange(tr.ts, self.series.sites[tr.site], LEVELS[tr.level], LEVELS[tr.previous],
                            tuple(zh), tuple(en), tuple(ev))
 
     # --- time and status -----------------------------------------------------------------
 
-    def tick(self, now: float) -> CoreResult:
-        """Time-driven checks: devices offline or never reported. Never lowers a level."""
+    # --- signals from outside the series -------------------------------------------------
+
+    def set_external(self, site: str, source: str, sig: External | None, ts: float) -> CoreResult:
+        """Hold (or, with None, drop) a site's external signal and fuse the site at `ts`."""
+        si = self.series.site_index(site)
+        self._sync_sites()
+        self.external.set(si, source, sig)
+        return self._fuse_sites([si], ts)
+
+    def _fuse_sites(self, sites: list[int], ts: float) -> CoreResult:
         res = CoreResult()
+        if not sites:
+            return res
+        cand, top, capped = self._candidates()
+        idx = np.array(sites, np.int64)
+        for tr in self.sites.step(idx, cand, top, capped, np.full(len(idx), float(ts))):
+            res.level_changes.append(self._level_change(tr))
+        return res
+
+    def tick(self, now: float) -> CoreResult:
+        """Time-driven checks: devices offline or never reported; lapsed external signals
+        (weather warnings, observations). Never lowers a level by itself: hysteresis decides."""
+        res = CoreResult()
+        lapsed = self.external.expire(now)
+        if lapsed:
+            res.extend(self._fuse_sites(lapsed, now))
         if self.registry is None:
             return res
         if self.t0 is None:
             self.t0 = now
         for di, dev_id in enumerate(self.series.devices):
             dev = self.registry.device(dev_id)
-            if dev is None or dev.kind in ("alarm", "video"):
+            if dev is None or dev.kind in (*ACTUATOR_KINDS, *HUMAN_KINDS):
                 continue
             rule = self.rules.for_device(dev.kind, dev.site, dev.id)
             limit = quality.offline_after(dev.interval_s, rule.quality.offline_factor)

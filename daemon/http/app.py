@@ -134,8 +134,8 @@ async def add_silence(request: web.Request) -> web.Response:
 
 
 def make_app(manager: AlertManager, settings: HttpSettings | None = None,
-             environ: Mapping[str, str] | None = None) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+             environ: Mapping[str, str] | None = None, client_max_size: int = 64 * 1024) -> web.Application:
+    app = web.Application(client_max_size=client_max_size)
     app[MANAGER] = manager
     app[SETTINGS] = settings or HttpSettings()
     app[ENVIRON] = os.environ if environ is None else environ

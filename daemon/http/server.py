@@ -28,7 +28,16 @@ class HttpServer:
         self._thread: threading.Thread | None = None
 
     def app(self) -> web.Application:
-        app = self.service.alerts.http_app()
+        from .field import add_field_routes, body_limit
+
+        app = self.service.alerts.http_app(client_max_size=body_limit(self.service.field))
+        add_field_routes(app, self.service.field)
+        from .weather import add_weather_routes
+
+        add_weather_routes(app, self.service.weather)
+        from .video import add_video_routes
+
+        add_video_routes(app, self.service.video)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         from .console import add_console

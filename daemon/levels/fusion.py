@@ -61,13 +61,19 @@ class SiteLevels:
         self.single_max[i], self.corroborate_min[i] = rule.single_max_i, rule.corroborate_min_i
         self.hold_s[i], self.hold_red_s[i] = rule.hold_h * 3600.0, rule.hold_red_h * 3600.0
 
-    def candidates(self, dev_level: np.ndarray, dev_site: np.ndarray, site_strong: np.ndarray):
-        """Candidate level per site, its uncapped top, and whether it was capped."""
+    def candidates(self, dev_level: np.ndarray, dev_site: np.ndarray, site_strong: np.ndarray,
+                   ext_top: np.ndarray | None = None, ext_agree: np.ndarray | None = None):
+        """Candidate level per site, its uncapped top, and whether it was capped. ext_*: signals
+        from outside the series (levels/external.py) that raise and that agree."""
         n = self.n
         top = np.zeros(n, np.int8)
         np.maximum.at(top, dev_site, dev_level)
         agree = np.bincount(dev_site, weights=(dev_level >= np.maximum(self.corroborate_min[dev_site], 1)),
                             minlength=n)
+        if ext_top is not None:
+            top = np.maximum(top, ext_top[:n]).astype(np.int8)
+        if ext_agree is not None:
+            agree = agree + ext_agree[:n]
         need = self.corroboration[:n] & (top > self.single_max[:n])
         ok = (agree >= 2) | (self.strong_ok[:n] & site_strong[:n])
         capped = need & ~ok

@@ -8,8 +8,8 @@ from .names import LEVEL_ZH, LEVELS
 SLOTS = ("absolute", "change", "rate", "tangent", "inverse_velocity", "rain_1h", "rain_3h", "rain_6h",
          "rain_12h", "rain_24h", "rain_72h", "antecedent", "intensity_duration")
 KIND_ZH = {"gnss": "GNSS", "crack": "裂缝计", "tilt": "倾角计", "rain": "雨量计", "pressure": "土压力计",
-           "accel": "加速度计", "alarm": "声光报警器", "video": "视频"}
-UNITS = {"gnss": "mm", "crack": "mm", "tilt": "°", "rain": "mm", "pressure": "kPa", "accel": "g"}
+           "accel": "加速度计", "marker": "裂缝标记", "alarm": "声光报警器", "video": "视频"}
+UNITS = {"gnss": "mm", "crack": "mm", "tilt": "°", "rain": "mm", "pressure": "kPa", "accel": "g", "marker": "mm"}
 LEVEL_ZH_COLOUR = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "normal": "正常"}
 
 

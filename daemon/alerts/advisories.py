@@ -1,0 +1,74 @@
+"""Advisories outside any alert: a weather warning's patrol instruction and reminder to a
+site's monitors, and its change of the site's devices' reporting. They go through the same
+durable outbox as alerts (alert_id NULL), so they are retried, de-duplicated and recorded."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Site
+from .manager import AlertManager
+from .messages import _zone
+from .outbox import OutCommand, OutMessage, enqueue_command, enqueue_message
+
+PRIORITY_PATROL = 3
+LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+# the national `alarm` scale, which the warning command follows: 0 red … 3 blue
+NATIONAL_LEVEL = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
+
+
+def _when(mgr: AlertManager, ts: float) -> str:
+    return datetime.fromtimestamp(ts, _zone(mgr.notify.timezone)).strftime("%m-%d %H:%M")
+
+
+def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: float, valid_to: float,
+           reminder: bool, now: float) -> int:
+    """Tell the site's monitors to patrol (or remind them); the number of messages queued."""
+    span = f"{_when(mgr, valid_from)}–{_when(mgr, valid_to)}"
+    zh_title = f"【地质灾害气象风险{LEVEL_ZH[level]}预警】{'巡查提醒' if reminder else '巡查指令'} {site.name}"
+    zh_body = (f"{'尚未收到您的巡查报告。' if reminder else ''}{site.name}（{site.id}）位于{LEVEL_ZH[level]}气象风险预警区域，"
+               f"有效期 {span}。请立即巡查：读取裂缝标记，查看有无新裂缝、地面鼓胀、渗水或浑水、落石掉块、"
+               f"树木电杆歪斜、异常声响，并提交现场报告（/field）。发现险情立即报告并组织避让。")
+    en_title = f"[Weather risk {level}] {'patrol reminder' if reminder else 'patrol order'} {site.name}"
+    en_body = (f"{'No field report from you yet. ' if reminder else ''}{site.name} ({site.id}) is in a {level} "
+               f"meteorological geohazard risk warning area, valid {span}. Patrol now: read the crack markers, "
+               f"look for new cracks, bulging, seepage or muddy water, falling rocks, tilting trees or poles, "
+               f"unusual sounds, and send a field report (/field).")
+    n = 0
+    with mgr.db.tx() as db:
+        for rec in mgr.router.roles(site, ("monitor",)).recipients:
+            title, body = (en_title, en_body) if rec.lang == "en" else (zh_title, zh_body)
+            n += enqueue_message(db, OutMessage(
+                key=f"{key}:{'reminder' if reminder else 'patrol'}:{site.id}:{rec.key}", alert_id=None,  # type: ignore[arg-type]
+                site=site.id, role="monitor", recipient=rec.name, target=rec.target, title=title, body=body,
+                drill=False, priority=PRIORITY_PATROL), now)
+    mgr.wake()
+    return n
+
+
+def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: float, box: tuple, accelerate: bool,
+              now: float) -> int:
+    """Accelerate (national devices: `meteorologicalearlywarning`; native: the configured
+    accelerate commands) or restore the site's devices' reporting; commands queued."""
+    planner, what = mgr.planner, "accelerate" if accelerate else "restore"
+    hours = max(1, math.ceil((valid_to - now) / 3600.0))
+    n = 0
+    with mgr.db.tx() as db:
+        for dev in site.devices:
+            if dev.kind in ACTUATOR_KINDS or dev.kind in HUMAN_KINDS:
+                continue
+            if accelerate and dev.protocol == "national":
+                cmds = [("meteorologicalearlywarning",
+                         {"level": NATIONAL_LEVEL[level], "effective_time": hours,
+                          "lon_range": f"{box[0]:.4f},{box[2]:.4f}", "lat_range": f"{box[1]:.4f},{box[3]:.4f}"})]
+            else:
+                from .device_commands import _param
+
+                cmds = [(c.name, {k: _param(v, dev) for k, v in c.params.items()})
+                        for c in getattr(getattr(mgr.sampling, dev.protocol), what)]
+            for i, (name, params) in enumerate(cmds):
+                c: OutCommand = planner._command(None, f"{key}:sampling:{what}:{dev.id}:{i}", site, dev,  # type: ignore[arg-type]
+                                                 name, params, "sampling", 5, False)
+                n += enqueue_command(db, c, now)
+    mgr.wake()
+    return n

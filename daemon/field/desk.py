@@ -1,0 +1,231 @@
+"""The field desk: takes a monitor's report, checks it, keeps it (accepted or with the reason
+it was refused), journals marker readings like any reading, and hands the core what the report
+means: each marker's movement per hour (markers.py) and the observations, as external signals
+of the site (levels/external.py) that raise and corroborate like an instrument."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from geowarn.drivers.base import Invalid, Reading
+from geowarn.drivers.kinds import KINDS
+from geowarn.drivers.timestamps import parse_ts
+
+from ..journal import Entry
+from ..levels.external import External
+from ..levels.names import LEVEL_INDEX
+from ..secrets import secret
+from . import markers
+from .store import FieldStore
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+UNITS_MM = {"mm": 1.0, "cm": 10.0}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class Checked:
+    site: str
+    ts: float
+    readings: list[Reading] = field(default_factory=list)
+    observations: list[str] = field(default_factory=list)
+    photo: bytes | None = None
+
+
+class FieldDesk:
+    def __init__(self, service: "Service"):
+        self.svc = service
+        self.store = FieldStore(service.state_dir)
+
+    @property
+    def settings(self):
+        return self.svc.config.settings.field
+
+    @property
+    def rule(self):
+        return self.svc.core.rules.field_rule
+
+    def monitor_for(self, token: str) -> str | None:
+        for name, env in self.settings.monitors.items():
+            expected = secret(env, env)
+            if expected and hmac.compare_digest(token.encode(), expected.encode()):
+                return name
+        return None
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def submit(self, token: str | None, body: dict[str, Any], now: float | None = None) -> tuple[int, dict]:
+        """(HTTP status, answer). Every report is stored, refused ones with their reason."""
+        now = time.time() if now is None else now
+        photo_b64 = body.get("photo")
+        kept = {k: v for k, v in body.items() if k != "photo"}  # the photo goes to a file, not the row
+        site = str(body.get("site") or "") or None
+        monitor = None
+        try:
+            if not token:
+                raise Refused(401, "缺少令牌 missing token: `Authorization: Bearer <monitor token>`")
+            monitor = self.monitor_for(token)
+            if monitor is None:
+                raise Refused(403, "令牌错误 wrong token")
+            checked = self._check(body, photo_b64, now)
+        except Refused as e:
+            rid = self.store.add(monitor, site, "rejected", e.reason, kept, now=now)
+            return e.status, {"id": rid, "status": "rejected", "error": e.reason}
+        rid = self.store.add(monitor, checked.site, "accepted", None, kept, checked.photo, now=now)
+        levels = self._apply(checked, monitor, now)
+        return 201, {"id": rid, "status": "accepted", "readings": len(checked.readings),
+                     "observations": checked.observations, "site_level": levels}
+
+    def refuse(self, token: str | None, status: int, reason: str) -> tuple[int, dict]:
+        """A request that is no report at all (not JSON): kept with its reason all the same."""
+        monitor = self.monitor_for(token) if token else None
+        rid = self.store.add(monitor, None, "rejected", reason, {})
+        return status, {"id": rid, "status": "rejected", "error": reason}
+
+    def _check(self, body: dict[str, Any], photo_b64: Any, now: float) -> Checked:
+        reg = self.svc.config.registry
+        site = reg.site(str(body.get("site") or ""))
+        if site is None:
+            raise Refused(422, f"未知监测点 unknown site {body.get('site')!r}")
+        ts = self._ts(body.get("ts"), now, "ts") if body.get("ts") is not None else now
+        out = Checked(site.id, ts)
+        items = body.get("markers") or []
+        obs = body.get("observations") or []
+        if not isinstance(items, list) or not isinstance(obs, list):
+            raise Refused(422, "markers and observations must be lists")
+        if not items and not obs and not body.get("text"):
+            raise Refused(422, "空报告 empty report: no marker reading, observation or text")
+        declared = {d.id: d for d in site.devices if d.kind == "marker"}
+        known = {dev for dev in self.svc.core.series.devices if dev.startswith(f"{site.id}-M-")}
+        lo, hi = KINDS["marker"].limits["distance"]
+        for i, m in enumerate(items):
+            if not isinstance(m, dict):
+                raise Refused(422, f"markers[{i}] must be an object")
+            name = str(m.get("marker") or "")
+            dev = self._marker_device(site.id, name, declared, known)
+            known.add(dev)
+            unit = str(m.get("unit") or "cm")
+            if unit not in UNITS_MM:
+                raise Refused(422, f"markers[{i}]: unit must be cm or mm, not {unit!r}")
+            try:
+                mm = float(m.get("distance")) * UNITS_MM[unit]
+            except (TypeError, ValueError):
+                raise Refused(422, f"markers[{i}]: distance must be a number") from None
+            if not lo <= mm <= hi:
+                raise Refused(422, f"不可能的距离 impossible distance {m.get('distance')} {unit} for marker {name}: "
+                                   f"a tape reads {lo:g}–{hi / 10:g} cm")
+            t = self._ts(m["ts"], now, f"markers[{i}].ts") if m.get("ts") is not None else ts
+            last = self.svc.journal.history(dev, "distance", 1)
+            if last and abs(mm - last[-1][1]) > self.rule.markers.max_step_mm:
+                raise Refused(422, f"不可能的变化 impossible change for marker {name}: {last[-1][1]:g} → {mm:g} mm "
+                                   f"(more than {self.rule.markers.max_step_mm:g} mm); re-set pegs are a new marker")
+            out.readings.append(Reading(dev, "marker", "distance", t, mm, site=site.id))
+        for o in obs:
+            if str(o) not in self.rule.observations:
+                raise Refused(422, f"未知观察项 unknown observation {o!r}; expected one of "
+                                   f"{', '.join(self.rule.observations)}")
+            out.observations.append(str(o))
+        if len(str(body.get("text") or "")) > self.settings.text_max_chars:
+            raise Refused(413, f"text longer than {self.settings.text_max_chars} characters")
+        if photo_b64:
+            try:
+                out.photo = base64.b64decode(str(photo_b64), validate=True)
+            except (binascii.Error, ValueError):
+                raise Refused(422, "photo must be base64") from None
+            if len(out.photo) > self.settings.photo_max_bytes:
+                raise Refused(413, f"照片过大 photo of {len(out.photo)} bytes; at most {self.settings.photo_max_bytes}")
+        return out
+
+    def _ts(self, raw: Any, now: float, what: str) -> float:
+        try:
+            t = parse_ts(raw)
+        except Invalid as e:
+            raise Refused(422, f"{what}: {e.detail}") from None
+        if t > now + self.settings.future_s:
+            raise Refused(422, f"{what} is in the future: check the phone's clock")
+        if t < now - self.settings.max_age_days * 86400:
+            raise Refused(422, f"{what} is older than {self.settings.max_age_days:g} days")
+        return t
+
+    def _marker_device(self, site: str, name: str, declared: dict, known: set[str]) -> str:
+        dev = name if name.startswith(f"{site}-M-") else f"{site}-M-{name}"
+        if declared:
+            if dev not in declared:
+                raise Refused(422, f"未知裂缝标记 unknown marker {name!r} at {site}; declared: "
+                                   f"{', '.join(sorted(d.removeprefix(site + '-M-') for d in declared))}")
+            return dev
+        if not re.fullmatch(self.rule.marker_pattern, dev.removeprefix(f"{site}-M-")):
+            raise Refused(422, f"未知裂缝标记 unknown marker {name!r}: names are {self.rule.marker_pattern}")
+        if dev not in known and not self.rule.auto_register_markers:
+            raise Refused(422, f"未知裂缝标记 unknown marker {name!r} at {site}: markers must be declared")
+        if dev not in known and len(known) >= self.rule.max_markers_per_site:
+            raise Refused(422, f"未知裂缝标记 unknown marker {name!r}: {site} already has "
+                               f"{self.rule.max_markers_per_site} markers")
+        return dev
+
+    # --- effect --------------------------------------------------------------------------------
+
+    def _apply(self, c: Checked, monitor: str, now: float) -> str:
+        svc = self.svc
+        pairs = [(r, c.site) for r in c.readings]
+        if pairs:  # journaled like any reading: the core warms from them after a restart
+            svc.journal.write(Entry(readings=pairs), now=now)
+        with svc._lock:
+            core = svc.core
+            result = core.process_readings(pairs) if pairs else None
+            if result is not None:
+                svc._judge(result)
+            for dev in dict.fromkeys(r.device for r in c.readings):
+                j = markers.judge(svc.journal.history(dev, "distance", 10), self.rule.markers)
+                if j is None:
+                    continue
+                zh, en = markers.reason(dev, j)
+                sig = External(f"marker:{dev}", j.level, True, c.ts, None, zh, en)
+                svc._judge(core.set_external(c.site, f"marker:{dev}", sig, c.ts))
+            until = c.ts + self.rule.observation_valid_h * 3600.0
+            for o in c.observations:
+                ob = self.rule.observations[o]
+                zh = f"群测群防员 {monitor} 报告：{ob.zh}"
+                en = f"monitor {monitor} reports: {ob.en}"
+                sig = External("observation", LEVEL_INDEX[ob.level], True, c.ts, until, zh, en)
+                svc._judge(core.set_external(c.site, f"observation:{o}", sig, c.ts))
+            return core.site_levels().get(c.site, "normal")
+
+    def restore(self, now: float) -> None:
+        """Before the core warms from the journal: hold the markers' and still-valid observations'
+        signals again, so warming ends at the levels they had helped set (nothing is re-sent)."""
+        core = self.svc.core
+        for key in self.svc.journal.series().values():
+            if key.kind != "marker":
+                continue
+            j = markers.judge(self.svc.journal.history(key.device, "distance", 10), self.rule.markers)
+            if j is not None:
+                zh, en = markers.reason(key.device, j)
+                core.external.set(core.series.site_index(key.site), f"marker:{key.device}",
+                                  External(f"marker:{key.device}", j.level, True, now, None, zh, en))
+        for r in reversed(self.store.reports(limit=10_000)):
+            ts = r["received"]
+            if r["status"] != "accepted" or now - ts >= self.rule.observation_valid_h * 3600.0:
+                continue
+            for o in r["report"].get("observations") or []:
+                ob = self.rule.observations.get(o)
+                if ob is not None:
+                    core.external.set(core.series.site_index(r["site"]), f"observation:{o}", External(
+                        "observation", LEVEL_INDEX[ob.level], True, ts, ts + self.rule.observation_valid_h * 3600.0,
+                        f"群测群防员 {r['monitor']} 报告：{ob.zh}", f"monitor {r['monitor']} reports: {ob.en}"))
+        core._sync_sites()
+
+    def close(self) -> None:
+        self.store.close()

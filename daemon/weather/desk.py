@@ -1,0 +1,168 @@
+"""Weather warnings in the running service. While a warning is valid, each site in its area:
+carries a weather-risk signal that corroborates but never raises (levels/external.py); has its
+devices on accelerated reporting; has its monitors told to patrol, and reminded when no field
+report arrives within `weather.reminder_h`. At expiry the signal lapses and reporting is
+restored (unless the site's own level keeps it accelerated). Warnings are kept in
+`weather.sqlite` in the state directory and resume after a restart."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..alerts import advisories
+from ..levels.external import External
+from ..levels.names import LEVEL_INDEX
+from .warning import Warning, parse_warning
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+log = logging.getLogger("geowarn.weather")
+BOX_MARGIN_DEG = 0.05  # around the sites of a county warning, for the devices' lon/lat range
+
+
+class WeatherDesk:
+    def __init__(self, service: "Service"):
+        self.svc = service
+        self._db = sqlite3.connect(service.state_dir / "weather.sqlite", check_same_thread=False, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS warnings (id TEXT PRIMARY KEY, received REAL NOT NULL, "
+                         "source TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL, "
+                         "activated REAL, reminded TEXT NOT NULL DEFAULT '[]')")
+        self._lock = threading.RLock()
+        self._accelerated: set[str] = set()  # sites whose devices an active warning accelerated
+        service.alerts.manager.keep_accelerated = self._accelerated.__contains__
+
+    @property
+    def rule(self):
+        return self.svc.core.rules.weather
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def ingest(self, doc: Any, source: str, now: float) -> Warning:
+        """Validate and keep a warning, then act on it at once; raises ValueError."""
+        w = parse_warning(doc)
+        if not w.sites(self.svc.config.registry):
+            raise ValueError("the warning covers no site of this network")
+        with self._lock:
+            self._db.execute("INSERT INTO warnings (id, received, source, doc, state) VALUES (?,?,?,?, 'pending') "
+                             "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                             (w.id, now, source, json.dumps(w.to_json(), ensure_ascii=False)))
+        with self.svc._lock:
+            self.tick(now)
+        return w
+
+    def warnings(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, received, source, doc, state, activated FROM warnings "
+                                    "ORDER BY received DESC").fetchall()
+        return [{**json.loads(d), "received": r, "source": s, "state": st, "activated": a}
+                for _, r, s, d, st, a in rows]
+
+    # --- time ------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Called with the service lock held (the service's ticker, or ingest)."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc, state, activated, reminded FROM warnings "
+                                    "WHERE state IN ('pending', 'active')").fetchall()
+        for doc, state, activated, reminded in rows:
+            w = parse_warning(json.loads(doc))
+            if now >= w.valid_to:
+                self._expire(w, now)
+            elif now >= w.valid_from and state == "pending":
+                self._activate(w, now)
+            elif state == "active":
+                self._remind(w, float(activated), set(json.loads(reminded)), now)
+
+    def restore(self, now: float) -> None:
+        """Before the core warms: active warnings hold their signals again (their commands and
+        messages were sent before the restart; expiry restores reporting as usual)."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM warnings WHERE state = 'active'").fetchall()
+        core = self.svc.core
+        for (doc,) in rows:
+            w = parse_warning(json.loads(doc))
+            if now < w.valid_to:
+                for site in w.sites(self.svc.config.registry):
+                    core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
+                    if LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+                        self._accelerated.add(site.id)
+        core._sync_sites()
+
+    def _held_by_others(self, wid: str, now: float) -> set[str]:
+        with self._lock:
+            docs = self._db.execute("SELECT doc FROM warnings WHERE state = 'active' AND id != ?", (wid,)).fetchall()
+        held: set[str] = set()
+        for (doc,) in docs:
+            o = parse_warning(json.loads(doc))
+            if o.valid_to > now and LEVEL_INDEX[o.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+                held |= {s.id for s in o.sites(self.svc.config.registry)}
+        return held
+
+    def _signal(self, w: Warning, now: float) -> External:
+        zh = f"地质灾害气象风险{advisories.LEVEL_ZH[w.level]}预警（{w.id}）有效"
+        en = f"meteorological geohazard risk warning {w.level} ({w.id}) in force"
+        level = LEVEL_INDEX[self.rule.levels.get(w.level, w.level)]
+        return External("weather", level, False, now, w.valid_to, zh, en)  # corroborates, never raises
+
+    def _box(self, w: Warning) -> tuple[float, float, float, float]:
+        if w.box is not None:
+            return w.box
+        sites = w.sites(self.svc.config.registry)
+        return (min(s.lon for s in sites) - BOX_MARGIN_DEG, min(s.lat for s in sites) - BOX_MARGIN_DEG,
+                max(s.lon for s in sites) + BOX_MARGIN_DEG, max(s.lat for s in sites) + BOX_MARGIN_DEG)
+
+    def _activate(self, w: Warning, now: float) -> None:
+        svc, mgr, rule = self.svc, self.svc.alerts.manager, self.rule
+        for site in w.sites(svc.config.registry):
+            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", self._signal(w, now), now))
+            if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.accelerate_from]:
+                advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), True, now)
+                self._accelerated.add(site.id)
+            if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.patrol_from]:
+                advisories.patrol(mgr, f"w{w.id}", site, w.level, w.valid_from, w.valid_to, False, now)
+        with self._lock:
+            self._db.execute("UPDATE warnings SET state = 'active', activated = ? WHERE id = ?", (now, w.id))
+        log.info("weather warning %s (%s) active for %d sites", w.id, w.level, len(w.sites(svc.config.registry)))
+
+    def _remind(self, w: Warning, activated: float, reminded: set[str], now: float) -> None:
+        if LEVEL_INDEX[w.level] < LEVEL_INDEX[self.rule.patrol_from] or now - activated < self.rule.reminder_h * 3600:
+            return
+        for site in w.sites(self.svc.config.registry):
+            if site.id in reminded:
+                continue
+            last = self.svc.field.store.last_accepted(site.id)
+            if last is None or last < activated:
+                advisories.patrol(self.svc.alerts.manager, f"w{w.id}", site, w.level, w.valid_from, w.valid_to,
+                                  True, now)
+            reminded.add(site.id)  # once per warning: a report, or one reminder
+        with self._lock:
+            self._db.execute("UPDATE warnings SET reminded = ? WHERE id = ?", (json.dumps(sorted(reminded)), w.id))
+
+    def _expire(self, w: Warning, now: float) -> None:
+        svc, mgr = self.svc, self.svc.alerts.manager
+        accel_at = svc.config.settings.sampling.accelerate_at
+        levels = svc.core.site_levels()
+        with self._lock:
+            state = self._db.execute("SELECT state FROM warnings WHERE id = ?", (w.id,)).fetchone()[0]
+        held = self._held_by_others(w.id, now)
+        for site in w.sites(svc.config.registry):
+            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", None, now))
+            if site.id in held:  # an overlapping warning still in force keeps them accelerated
+                continue
+            self._accelerated.discard(site.id)
+            own = LEVEL_INDEX.get(levels.get(site.id, "normal"), 0)
+            # the site's own level keeps its devices accelerated: the alert's all-clear restores them
+            if state == "active" and LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from] and \
+                    (accel_at is None or own < LEVEL_INDEX[accel_at]):
+                advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), False, now)
+        with self._lock:
+            self._db.execute("UPDATE warnings SET state = 'expired' WHERE id = ?", (w.id,))
+        log.info("weather warning %s expired", w.id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
