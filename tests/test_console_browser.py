@@ -118,8 +118,7 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         _css(browser, '#devices tr[data-device="S1-ALARM"]')
         assert wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#notifications tr[data-outbox]"), 10)
         # a longer window on demand: asks the API for it
-        Select(browser.find_element(By.ID, "hours")).select_by_value("168")
-        _css(browser, "#window-h")
+        _retry(browser, lambda d: Select(d.find_element(By.ID, "hours")).select_by_value("168") or True)
         assert _retry(browser, lambda d: d.find_element(By.ID, "window-h").text == "168")
         browser.set_window_size(1280, 1000)
         assert "[object Object]" not in _text(browser, "body") and "undefined" not in _text(browser, "body")
