@@ -20,7 +20,6 @@ from geowarn.drivers.formats.native import Format as Native
 from geowarn.simulators.publisher import Publisher
 
 from helpers import journal_count, wait_subscribed, wait_until
-from tcp_proxy import TcpProxy
 
 KILLS = 22
 RATE = 300.0  # readings/s: a busy network in accelerated mode, well within one core's reach
@@ -189,6 +188,8 @@ def test_broker_down_and_back_mid_stream_loses_nothing(mosquitto, registry, tmp_
 def test_network_cut_and_slowed_between_geowarn_and_broker_loses_nothing(mosquitto, registry, tmp_path):
     """A TCP proxy between geowarn and the broker drops the connection (and refuses new ones
     for a moment) three times, then slows every chunk by 50 ms and drops it once more."""
+    from tcp_proxy import TcpProxy
+
     state = tmp_path / "state"
     proxy = TcpProxy(mosquitto.port).start()
     try:
