@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 
-from geowarn.drivers.base import Decoded, Reason
+from geowarn.drivers.base import Decoded, Reason, Rejection
 from geowarn.drivers.formats import format_for, load_formats
 from geowarn.drivers.screen import ScreenLimits, screen, screen_statuses
 
@@ -222,8 +222,12 @@ class Intake:
                 if self._stopping.is_set():
                     return
                 continue
-            entry = self._build_entry(batch)
-            written = self._commit(entry)
+            try:
+                entry = self._build_entry(batch)
+                written = self._commit(entry)
+            except Exception:  # not a journal outage: something in this batch we cannot store
+                log.exception("a batch of %d messages could not be stored; storing them one by one", len(batch))
+                entry, written = self._store_singly(batch)
             if written is None:
                 return  # stopping while the journal fails: nothing acknowledged, broker redelivers
             self._acknowledge(batch)
@@ -232,6 +236,33 @@ class Intake:
                     self.sink(Committed(entry, written))
                 except Exception:
                     log.exception("downstream of the journal failed; readings are safe in the journal")
+
+    def _store_singly(self, batch: list[Message]) -> tuple[Entry, Written | None]:
+        """One poisoned message must cost that message only: the others are stored as usual,
+        the poison is quarantined (payload kept) as a decoder error. The writer never dies."""
+        merged, ids, new = Entry(), [], 0
+        for m in batch:
+            try:
+                entry = self._build_entry([m])
+                written = self._commit(entry)
+            except Exception as e:
+                detail = f"{type(e).__name__}: {e}"[:300]
+                topic = m.topic.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+                entry = Entry(quarantined=[Quarantined(topic, m.payload, Rejection(Reason.DECODER_ERROR, detail))])
+                try:
+                    written = self._commit(entry)
+                except Exception:
+                    log.exception("could not even quarantine a message on %s; it stays with the broker", topic)
+                    continue
+            if written is None:
+                return merged, None
+            merged.readings += entry.readings
+            merged.statuses += entry.statuses
+            merged.replies += entry.replies
+            merged.quarantined += entry.quarantined
+            ids += written.series_ids
+            new += written.new_readings
+        return merged, Written(ids, new)
 
     def _build_entry(self, batch: list[Message]) -> Entry:
         entry = Entry()

@@ -257,3 +257,36 @@ def test_a_blocked_journal_stops_acknowledgement_bounds_memory_and_loses_nothing
     svc.stop()
     assert journal.count_readings() == n and svc.stats.last_error is None
     journal.close()
+
+
+class _PoisonedJournal(Journal):
+    """A real journal that cannot store one particular value (as an encoding bug would)."""
+
+    def write(self, entry, now=None):
+        if any(r.value == 13.13 for r, _ in entry.readings):
+            raise ValueError("cannot store 13.13")
+        return super().write(entry, now)
+
+
+def test_a_message_the_journal_cannot_store_costs_that_message_only(mosquitto, registry, tmp_path):
+    journal = _PoisonedJournal(tmp_path / "state" / "journal.sqlite")
+    svc = Intake(registry, IntakeSettings(client_id="geowarn-poison", batch_wait_ms=50), journal,
+                 broker_url=mosquitto.url)
+    svc.start()
+    assert svc.wait_connected()
+    time.sleep(0.2)
+    crack = first(registry, "crack")
+    native = Native(registry)
+    with Publisher(mosquitto.url, "devices") as pub:
+        for i, value in enumerate((1.0, 2.0, 13.13, 3.0)):
+            pub.publish(*native.encode_readings(crack, T0 + 60 * i, {"width": value}))
+        assert pub.flush()
+        assert wait_until(lambda: svc.stats.messages >= 4, timeout=20)
+        pub.publish(*native.encode_readings(crack, T0 + 600, {"width": 4.0}))  # the writer still lives
+        assert pub.flush()
+    assert wait_until(lambda: journal.count_readings() >= 4, timeout=20)
+    svc.stop()
+    assert sorted(v for *_, v in journal.export_rows()) == [1.0, 2.0, 3.0, 4.0]
+    (q,) = journal.quarantine_rows()
+    assert q["reason"] == "decoder_error" and "13.13" in q["detail"] and "13.13" in q["payload"]
+    journal.close()
