@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from geowarn.drivers.timestamps import format_ts, parse_ts
@@ -73,6 +75,8 @@ def cmd_run(args) -> int:
     cfg = load_config(args.config)
     service = Service(cfg, args.state_dir, broker_url=args.broker, config_path=args.config)
     done = threading.Event()
+    # a full disk (or a file size limit) must fail the journal's write with EFBIG, not kill us
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     # reload off the signal handler: it takes locks the interrupted thread may hold
@@ -85,9 +89,13 @@ def cmd_status(args) -> int:
     path = _journal_path(args.state_dir)
     if not path.exists():
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
-    with Journal(path) as j:
+    with Journal(path, readonly=True) as j:
         summary = j.status_summary()
     now = time.time()
+    service = _service_health(args.config) if args.config else None
+    if service is not None:
+        summary["service"] = {"status": service[0], "reasons": service[1]}
+    failing = 1 if service is not None and service[0] == "failing" else 0
     if args.json:
         for d in summary["devices"].values():
             for k in ("last_reading", "last_received", "last_status"):
@@ -95,7 +103,9 @@ def cmd_status(args) -> int:
                     d[k] = format_ts(d[k])
         summary["sites"] = {s: format_ts(t) for s, t in summary["sites"].items()}
         _print_json(summary)
-        return 0
+        return failing
+    if args.config:
+        print("service: " + ("not answering" if service is None else "; ".join([service[0], *service[1]])))
     print(f"readings: {summary['readings']} ({', '.join(f'{k} {n}' for k, n in summary['readings_by_kind'].items())})")
     print(f"sites reporting: {len(summary['sites'])}, devices reporting: {len(summary['devices'])}")
     for site, ts in sorted(summary["sites"].items()):
@@ -103,7 +113,25 @@ def cmd_status(args) -> int:
     print(f"quarantined: {summary['quarantine_total']}")
     for reason, n in sorted(summary["quarantine"].items(), key=lambda kv: -kv[1]):
         print(f"  {reason:<20} {n}")
-    return 0
+    return failing
+
+
+def _service_health(config_path: str) -> tuple[str, list[str]] | None:
+    """The running service's own word (its /healthz): the journal file cannot say that the
+    service fails to write it. None when nothing answers."""
+    http = load_config(config_path).settings.http
+    host = "127.0.0.1" if http.host in ("", "0.0.0.0", "::") else http.host
+    try:
+        with urllib.request.urlopen(f"http://{host}:{http.port}/healthz", timeout=5) as r:
+            doc = json.load(r)
+    except urllib.error.HTTPError as e:  # 503 is "failing", with the reasons in the body
+        try:
+            doc = json.loads(e.read() or b"{}")
+        except ValueError:
+            return f"HTTP {e.code}", []
+    except (OSError, ValueError):
+        return None
+    return str(doc.get("status", "unknown")), [str(r) for r in doc.get("reasons", [])]
 
 
 def cmd_export(args) -> int:
@@ -116,7 +144,7 @@ def cmd_export(args) -> int:
         raise ConfigError("--since", "", e.detail) from None
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["ts", "site", "device", "kind", "channel", "value"])
-    with Journal(path) as j:
+    with Journal(path, readonly=True) as j:
         for ts, site, device, kind, channel, value in j.export_rows(since, args.site):
             out.writerow([format_ts(ts), site, device, kind, channel, repr(value)])
     return 0
@@ -147,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds; for demos and tests
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("status", help="what the journal holds: readings, last seen, quarantine")
+    sp = sub.add_parser("status", help="what the journal holds: readings, last seen, quarantine; with "
+                        "--config also the running service's health (exit 1 when it is failing)")
     sp.add_argument("--state-dir", required=True)
+    sp.add_argument("--config", help="the service's configuration: ask its HTTP /healthz too")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_status)
 

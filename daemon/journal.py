@@ -80,16 +80,23 @@ def _ms(ts: float) -> int:
 class Journal:
     """One connection, usable from one thread at a time (guarded by a lock)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0):
+    def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0,
+                 readonly: bool = False):
+        """`readonly`: for readers beside the service (`geowarn status`), which must work when the
+        journal's disk is full or read-only."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                   timeout=busy_timeout_s)  # then fail loudly: the intake retries
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        if readonly:
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None, timeout=busy_timeout_s)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=busy_timeout_s)  # then fail loudly: the intake retries
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._series: dict[tuple[str, str], int] = {
             (dev, ch): sid for sid, dev, ch in self._db.execute("SELECT id, device, channel FROM series")
         }

@@ -244,7 +244,9 @@ class Service:
             degraded.append(f"no readings for {(time.time() - last) / 3600:.1f} h")
         if self.exporter is not None:
             backlog = sum(self.exporter.backlog().values())
-            if backlog > EXPORT_BACKLOG_DEGRADED:
+            if self.exporter.stats.failures:  # the database is out: data waits in the journal
+                degraded.append(f"export lagging: {backlog} rows waiting for InfluxDB ({self.exporter.stats.last_error})")
+            elif backlog > EXPORT_BACKLOG_DEGRADED:
                 degraded.append(f"export backlog {backlog} rows")
         overdue = self._outbox_overdue()
         if overdue:

@@ -5,18 +5,24 @@ exactly once: the journal commits before geowarn acknowledges, and de-duplicates
 """
 from __future__ import annotations
 
+import json
 import random
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
 from geowarn.daemon.config import default_config_path
 from geowarn.daemon.journal import Journal
 from geowarn.drivers.formats.native import Format as Native
+from geowarn.simulators.local_broker import free_port
 from geowarn.simulators.publisher import Publisher
 
 from helpers import journal_count, wait_subscribed, wait_until
@@ -61,10 +67,12 @@ class NumberedStream:
         return self.sent
 
 
-def start_geowarn(url: str, state, client_id: str = "geowarn-faults") -> subprocess.Popen:
+def start_geowarn(url: str, state, client_id: str = "geowarn-faults", http_port: int = 0,
+                  extra: str = "") -> subprocess.Popen:
+    """`geowarn run` on `url`; `extra` is more configuration (YAML sections)."""
     cfg = state.parent / "geowarn.yaml"
     cfg.write_text(f"registry: {default_config_path()}\nintake:\n  client_id: {client_id}\n"
-                   "http:\n  port: 0\n")
+                   f"http:\n  port: {http_port}\n{extra}")
     return subprocess.Popen([sys.executable, "-m", "geowarn.daemon.cli", "--log-level", "WARNING", "run",
                              "--config", str(cfg), "--broker", url, "--state-dir", str(state)],
                             stdout=subprocess.DEVNULL, stderr=open(state.parent / "geowarn.log", "ab"))
@@ -99,21 +107,39 @@ def assert_exactly_once(state, n: int, may_miss: frozenset[int] = frozenset()) -
 class Rig:
     """geowarn running on the broker, subscribed, with the numbered stream flowing into it."""
 
-    def __init__(self, mosquitto, registry, state, via: str | None = None):
+    def __init__(self, mosquitto, registry, state, via: str | None = None, extra: str = ""):
         self.mosquitto, self.registry, self.state = mosquitto, registry, state
         self.url = via or mosquitto.url  # geowarn's way to the broker; the publisher goes direct
+        self.http_port = free_port()  # known in advance: `geowarn status` finds it in the configuration
+        self.extra = extra
         self.proc: subprocess.Popen | None = None
         self.stream: NumberedStream | None = None
 
     def __enter__(self) -> "Rig":
         self.state.mkdir()
-        self.proc = start_geowarn(self.url, self.state)
+        self.restart_geowarn()
         wait_subscribed(self.state, self.registry, self.mosquitto.url, BASE_TS - 60)  # the session exists
         self.stream = NumberedStream(self.mosquitto.url, self.registry).start()
         return self
 
     def restart_geowarn(self) -> None:
-        self.proc = start_geowarn(self.url, self.state)
+        self.proc = start_geowarn(self.url, self.state, http_port=self.http_port, extra=self.extra)
+
+    def health(self) -> dict:
+        """geowarn's /healthz: {"status": ok|degraded|failing, "reasons": [...]}"""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=5) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:  # 503 while failing
+            return json.load(e)
+        except OSError:
+            return {"status": "down", "reasons": []}
+
+    def status_cli(self) -> subprocess.CompletedProcess:
+        """`geowarn status` beside the running service, as an operator would type it."""
+        return subprocess.run([sys.executable, "-m", "geowarn.daemon.cli", "status", "--state-dir", str(self.state),
+                               "--config", str(self.state.parent / "geowarn.yaml")],
+                              capture_output=True, text=True, timeout=60)
 
     def finish(self, may_miss: frozenset[int] = frozenset()) -> int:
         """Stop the stream, let geowarn take what the broker still holds for it, stop geowarn
@@ -211,4 +237,61 @@ def test_network_cut_and_slowed_between_geowarn_and_broker_loses_nothing(mosquit
     assert proxy.cuts >= 4
     # the cuts reached geowarn: it logged each loss of the broker and came back on its own
     assert (tmp_path / "geowarn.log").read_text().count("disconnected from") >= 4
+    assert_exactly_once(state, n)
+
+
+# --- the journal's disk full or read-only ------------------------------------------------------
+
+@contextmanager
+def disk_full(rig: Rig):
+    """geowarn's file size limit drops to 0: every write it makes to a file fails with EFBIG
+    (and SIGXFSZ, which geowarn ignores) where a full disk fails it, on the WAL append. Any user
+    may do this to their own process, without a mount; raising the limit again frees the space."""
+    pid = rig.proc.pid
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, hard))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+@contextmanager
+def read_only(rig: Rig):
+    """The journal's files and directory become immutable (chattr +i): the kernel refuses every
+    write to them, through descriptors geowarn already holds (EPERM), as a file system gone
+    read-only does. A read-only remount cannot do that under open files (EBUSY). The -shm index
+    stays writable: SQLite maps it, and a write to an immutable mapping is SIGBUS, not an error.
+    Needs root (CAP_LINUX_IMMUTABLE) and ext4/xfs/btrfs, as on the CI machine."""
+    files = [rig.state, rig.state / "journal.sqlite", rig.state / "journal.sqlite-wal"]
+    subprocess.run(["chattr", "+i", *map(str, files)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("fault", [disk_full, read_only], ids=["disk-full", "read-only"])
+def test_journal_disk_full_or_read_only_stops_acknowledging_and_recovers(mosquitto, registry, tmp_path, fault):
+    """While the journal cannot be written geowarn stays up, says it is failing (/healthz and
+    `geowarn status`), and commits nothing, so it acknowledges nothing (it acknowledges only
+    after a commit): the broker keeps every reading. When the disk is writable again, the
+    readings published meanwhile land, each once."""
+    state = tmp_path / "state"
+    with Rig(mosquitto, registry, state) as rig:
+        assert wait_until(lambda: journal_count(state) > 300, timeout=60), "no progress"
+        with fault(rig):
+            assert wait_until(lambda: rig.health()["status"] == "failing", timeout=30), rig.health()
+            assert any(r.startswith("journal failing") for r in rig.health()["reasons"])
+            held, sent = journal_count(state), rig.stream.sent
+            assert wait_until(lambda: rig.stream.sent > sent + 2 * RATE, timeout=30)
+            assert journal_count(state) == held, "committed (and so acknowledged) while the journal was failing"
+            status = rig.status_cli()
+            assert status.returncode == 1 and "service: failing; journal failing" in status.stdout, status
+            assert rig.proc.poll() is None, "geowarn died"
+            published_during = rig.stream.sent
+        assert wait_until(lambda: rig.health()["status"] != "failing", timeout=30), rig.health()
+        assert wait_until(lambda: journal_count(state) > held + (published_during - sent), timeout=30)
+        assert rig.status_cli().returncode == 0
+        n = rig.finish()
     assert_exactly_once(state, n)
