@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 from geowarn.simulators.local_broker import free_port
 
@@ -65,16 +66,24 @@ class TcpProxy:
             pass
         s.close()
 
-    def cut(self, down_s: float = 0.0) -> None:
-        """Drop every open connection, and refuse new ones for `down_s` seconds."""
+    @contextmanager
+    def down(self):
+        """The network is out while inside: open connections dropped, new ones refused."""
         self._down.set()
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
             self._close(s)
         self.cuts += 1
-        time.sleep(down_s)
-        self._down.clear()
+        try:
+            yield
+        finally:
+            self._down.clear()
+
+    def cut(self, down_s: float = 0.0) -> None:
+        """Drop every open connection, and refuse new ones for `down_s` seconds."""
+        with self.down():
+            time.sleep(down_s)
 
     def close(self) -> None:
         self._stop.set()

@@ -295,3 +295,50 @@ def test_journal_disk_full_or_read_only_stops_acknowledging_and_recovers(mosquit
         assert rig.status_cli().returncode == 0
         n = rig.finish()
     assert_exactly_once(state, n)
+
+
+# --- the network between geowarn and InfluxDB --------------------------------------------------
+
+def test_network_cut_and_slowed_between_geowarn_and_influxdb_loses_and_duplicates_nothing(mosquitto, registry,
+                                                                                         tmp_path):
+    """geowarn exports to InfluxDB (a real VictoriaMetrics, which speaks its write API) through a
+    TCP proxy that goes down for a while, then slows every chunk and drops the connections
+    again while slow. While it is down /healthz says the export lags; afterwards every
+    journal reading is in the database once, with its value at its time.
+
+    A cut can lose the answer to a write the database took: the exporter then writes that
+    batch again, the same points at the same times. InfluxDB overwrites such a point;
+    VictoriaMetrics does the same with `-dedup.minScrapeInterval=1ms`, which is what it runs
+    with here, so "once" is the database's view, as with InfluxDB."""
+    from tcp_proxy import TcpProxy
+    from test_export import assert_readings_exactly_once
+
+    from geowarn.simulators.local_victoria import VictoriaMetrics
+
+    state = tmp_path / "state"
+    vm = VictoriaMetrics(workdir=tmp_path / "vm", extra=["-dedup.minScrapeInterval=1ms"]).start()
+    proxy = TcpProxy(vm.port).start()
+    influx = (f"influx:\n  url: http://127.0.0.1:{proxy.port}\n  batch_size: 200\n  poll_s: 0.05\n"
+              "  backoff_initial_s: 0.05\n  backoff_max_s: 0.5\n  timeout_s: 2\n")
+    try:
+        with Rig(mosquitto, registry, state, extra=influx) as rig:
+            exported = lambda: sum(len(r["timestamps"]) for r in vm.export('{__name__="reading_width"}'))  # noqa: E731
+            assert wait_until(lambda: exported() > 300, timeout=60), "nothing exported"
+            with proxy.down():
+                assert wait_until(lambda: any(r.startswith("export lagging") for r in rig.health()["reasons"]),
+                                  timeout=30), rig.health()
+                assert rig.health()["status"] == "degraded"  # the readings are safe: not failing
+                time.sleep(1.0)
+            proxy.delay_s = 0.05  # a slow link, cut twice while slow
+            for _ in range(2):
+                time.sleep(1.0)
+                proxy.cut()
+            proxy.delay_s = 0.0
+            n = rig.finish()
+            assert wait_until(lambda: not rig.health()["reasons"], timeout=60), rig.health()  # caught up
+        assert proxy.cuts >= 3
+        assert_exactly_once(state, n)
+        assert_readings_exactly_once(vm, state / "journal.sqlite", n + 1)  # and the marker
+    finally:
+        proxy.close()
+        vm.close()
