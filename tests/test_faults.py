@@ -6,6 +6,7 @@ exactly once: the journal commits before geowarn acknowledges, and de-duplicates
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import signal
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from contextlib import contextmanager
 
 import pytest
@@ -73,9 +75,14 @@ def start_geowarn(url: str, state, client_id: str = "geowarn-faults", http_port:
     cfg = state.parent / "geowarn.yaml"
     cfg.write_text(f"registry: {default_config_path()}\nintake:\n  client_id: {client_id}\n"
                    f"http:\n  port: {http_port}\n{extra}")
+    return launch_geowarn(cfg, url, state)
+
+
+def launch_geowarn(cfg, url: str, state, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "geowarn.daemon.cli", "--log-level", "WARNING", "run",
                              "--config", str(cfg), "--broker", url, "--state-dir", str(state)],
-                            stdout=subprocess.DEVNULL, stderr=open(state.parent / "geowarn.log", "ab"))
+                            stdout=subprocess.DEVNULL, stderr=open(state.parent / "geowarn.log", "ab"),
+                            env=None if env is None else {**os.environ, **env})
 
 
 def stop_geowarn(proc: subprocess.Popen) -> None:
@@ -342,3 +349,97 @@ def test_network_cut_and_slowed_between_geowarn_and_influxdb_loses_and_duplicate
     finally:
         proxy.close()
         vm.close()
+
+
+# --- the network between geowarn and the notification gateway ---------------------------------
+
+def test_network_cut_and_slowed_between_geowarn_and_the_notification_gateway(mosquitto, tmp_path):
+    """A site goes red and is stood down while the way to the notification gateway (apprise
+    json:// to a local HTTP receiver, through a TCP proxy) is out, then slow and cut again and
+    again. Every message of both state changes reaches each of its recipients, and a message
+    the outbox recorded as delivered is never sent again.
+
+    The one duplicate at-least-once allows: the gateway took a request and the cut lost its
+    answer. The outbox recorded that attempt as failed and sent again; such a message is
+    received once per attempt at most, and its failed attempt is in outbox_attempts."""
+    from alert_fixtures import role_of, write_config
+    from tcp_proxy import TcpProxy
+    from test_pipeline import _publish_accelerating_slope
+
+    from geowarn.daemon.config import load_config
+    from geowarn.simulators.http_receiver import HttpReceiver
+
+    state = tmp_path / "state"
+    state.mkdir()
+    rx = HttpReceiver().start()
+    proxy = TcpProxy(rx.port).start()
+    http_port = free_port()
+    cfg_path = write_config(tmp_path / "geowarn.yaml", proxy.port, mosquitto.url, http={"port": http_port},
+                            intake={"client_id": "geowarn-faults"})
+    cfg = load_config(cfg_path)
+    proc = launch_geowarn(cfg_path, mosquitto.url, state, env={"GEOWARN_HTTP_TOKEN": "faults"})
+    db = lambda sql: journal_count(state, sql)  # noqa: E731
+    rows = lambda: sqlite_rows(state, "SELECT * FROM outbox WHERE channel = 'apprise'")  # noqa: E731
+    try:
+        wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
+        with proxy.down():  # the gateway is unreachable when the site goes red
+            _publish_accelerating_slope(cfg, mosquitto.url)
+            assert wait_until(lambda: db("SELECT COUNT(*) FROM outbox_attempts WHERE ok = 0") >= 10, timeout=60)
+        proxy.delay_s = 0.2  # then slow, and cut while requests are on the wire
+        for _ in range(6):
+            time.sleep(0.5)
+            proxy.cut()
+        proxy.delay_s = 0.0
+        hazard = wait_until(lambda: db("SELECT id FROM alerts WHERE site = 'S1' AND kind = 'hazard' AND level = 'red'"),
+                            timeout=30)
+        assert hazard, "S1 never went red"
+        assert wait_until(lambda: all(r["status"] == "delivered" for r in rows()), timeout=60)
+        confirmed = {r["id"] for r in rows()}
+        # the way back: an operator stands the alert down while the link is cut again
+        proxy.delay_s = 0.2
+        req = urllib.request.Request(f"http://127.0.0.1:{http_port}/api/v1/alerts/{hazard}/stand-down",
+                                     method="POST", data=json.dumps({"by": "值班员", "reason": "现场核查稳定"}).encode(),
+                                     headers={"Authorization": "Bearer faults", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert json.load(r)["status"] == "closed"
+        for _ in range(3):
+            time.sleep(0.4)
+            proxy.cut()
+        proxy.delay_s = 0.0
+        assert wait_until(lambda: len(rows()) > len(confirmed)
+                          and all(r["status"] in ("delivered", "cancelled") for r in rows()), timeout=60)
+        time.sleep(1.0)  # a message sent again would arrive now
+        assert proc.poll() is None, "geowarn died"
+    finally:
+        stop_geowarn(proc)
+        proxy.close()
+        rx.stop()
+    final = [r for r in rows() if r["status"] == "delivered"]
+    attempts = {r["id"]: (r["attempts"], r["failed"]) for r in sqlite_rows(
+        state, "SELECT outbox_id AS id, COUNT(*) AS attempts, SUM(ok = 0) AS failed FROM outbox_attempts GROUP BY outbox_id")}
+    got = Counter((r.path, r.title, r.message) for r in rx.received)
+    port_part = f"127.0.0.1:{proxy.port}"
+    receipts = {r["id"]: got[(r["target"].split(port_part, 1)[1], r["title"], r["body"])] for r in final}
+    for r in final:
+        n, (tries, failed) = receipts[r["id"]], attempts[r["id"]]
+        assert n >= 1, f"lost: {r['key']}"
+        assert n <= tries, f"received more often than sent: {r['key']}"
+        assert n == 1 or failed, f"confirmed, then sent again: {r['key']}"
+    # both state changes reached every role they are for
+    for events in (("opened", "raised"), ("stood_down",)):
+        roles = {role_of(r["target"].split(port_part, 1)[1]) for r in final if r["key"].split(":")[2] in events}
+        assert {"monitor", "official", "household"} <= roles, (events, roles)
+    assert sum(a[1] for a in attempts.values()) >= 10 and proxy.cuts >= 10
+    print(f"\n{len(final)} messages delivered; {sum(n > 1 for n in receipts.values())} received twice "
+          "(the answer lost to a cut)")
+
+
+def sqlite_rows(state, sql: str) -> list:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True, timeout=10)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
