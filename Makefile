@@ -23,6 +23,8 @@ system-deps:
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v chattr >/dev/null || missing="$$missing e2fsprogs"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK || missing="$$missing fonts-noto-cjk"; \

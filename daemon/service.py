@@ -25,6 +25,7 @@ from .intake import Committed, Intake
 from .journal import Journal
 from .rules import rules_for_config
 from .sdnotify import Notifier
+from .steady_clock import SteadyClock
 
 log = logging.getLogger("geowarn.service")
 
@@ -37,14 +38,15 @@ PRUNE_EVERY_S = 3600.0
 class Service:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None,
                  config_path: str | None = None, notifier: Notifier | None = None, drill: bool = False,
-                 http: bool = True, clock: Callable[[], float] = time.time):
+                 http: bool = True, clock: Callable[[], float] | None = None):
         self.config = config
         self.config_path = config_path
         self.state_dir = Path(state_dir)
         self.broker_url = broker_url
         self.notifier = notifier or Notifier()
         self.drill = drill  # every alert and message of a drill run is tagged 【演练】/DRILL
-        self.clock = clock  # wall time, or a drill's simulated clock
+        # wall time that does not step (steady_clock.py), or a drill's simulated clock
+        self.clock = clock = clock or SteadyClock()
         # observers of every lifecycle event (drill reports); they must not block
         self.listeners: list[Callable[[SiteLevelChange | DeviceFault], None]] = []
         self.started = time.time()
@@ -67,9 +69,11 @@ class Service:
             from .http.server import HttpServer
 
             self.http = HttpServer(self, config.settings.http)
-        # the intake screens timestamps against the wall clock, whatever clock judges them
+        # the intake screens timestamps against the wall clock, whatever clock judges them (but
+        # a step back of the wall clock must not make devices' correct times look ahead)
         self.intake = Intake(config.registry, config.settings.intake, self.journal, sink=self._on_committed,
-                             broker_url=broker_url)
+                             broker_url=broker_url,
+                             clock=clock.latest if isinstance(clock, SteadyClock) else time.time)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.exporter = self._make_exporter(config)

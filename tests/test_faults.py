@@ -443,3 +443,75 @@ def sqlite_rows(state, sql: str) -> list:
         return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+# --- the clock jumping forward and back --------------------------------------------------------
+
+def faketime_lib() -> str:
+    import glob
+
+    found = glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + glob.glob("/usr/lib/faketime/libfaketimeMT.so.1")
+    assert found, "libfaketime is not installed (Debian: apt-get install faketime; `make test` does it)"
+    return found[0]
+
+
+def test_the_wall_clock_jumping_forward_and_back_while_a_site_is_red(mosquitto, tmp_path):
+    """geowarn runs under libfaketime: its wall clock jumps 2 h ahead, then back to 1 h behind
+    the truth, while the devices (right clocks) keep reporting and a site is at red. The
+    monotonic clock is left alone, as NTP and `date -s` leave it. geowarn measures intervals on
+    a wall clock that does not step (daemon/steady_clock.py): the devices' correct times are
+    not quarantined as future, no device is declared offline by the forward jump, the red
+    alert is neither repeated nor escalated by it, and nothing is lost."""
+    from alert_fixtures import write_config
+    from test_pipeline import _publish_accelerating_slope
+
+    from geowarn.daemon.config import load_config
+    from geowarn.drivers.formats import format_classes
+    from geowarn.simulators.alarm_devices import AlarmDevices
+    from geowarn.simulators.http_receiver import HttpReceiver
+
+    state = tmp_path / "state"
+    state.mkdir()
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    rx = HttpReceiver().start()
+    alarms = AlarmDevices(mosquitto.url).start()  # the sirens answer their commands
+    cfg_path = write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url, intake={"client_id": "geowarn-faults"})
+    cfg = load_config(cfg_path)
+    proc = launch_geowarn(cfg_path, mosquitto.url, state, env={
+        "LD_PRELOAD": faketime_lib(), "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    db = lambda sql: journal_count(state, sql)  # noqa: E731
+    crack = cfg.registry.device("S1-CRACK")
+    native = format_classes()[crack.protocol](cfg.registry)
+    try:
+        wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
+        _publish_accelerating_slope(cfg, mosquitto.url)
+        assert wait_until(lambda: db("SELECT COUNT(*) FROM alerts WHERE site = 'S1' AND level = 'red'"), timeout=30)
+        assert wait_until(lambda: db("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending', 'published')")
+                          == 0, timeout=30)
+        time.sleep(1.5)  # the first ticks judge the marker's month-old silence (S2): legitimate faults
+        before_rows, before_rx = db("SELECT COUNT(*) FROM outbox"), len(rx.received)
+        faults = db("SELECT COUNT(*) FROM alerts WHERE kind = 'fault'")
+        with Publisher(mosquitto.url, "clock-jumps") as pub:
+            for step, jump in enumerate(("+2h", "-1h")):  # forward 2 h, then back to 1 h behind
+                offset.write_text(jump + "\n")
+                for i in range(10):  # the crack keeps opening, stamped with the devices' (true) time
+                    pub.publish(*native.encode_readings(crack, time.time(), {"width": 1100 + 30 * step + 3 * i}))
+                    time.sleep(0.3)
+            assert pub.flush()
+        assert wait_until(lambda: db("SELECT COUNT(*) FROM readings r JOIN series s ON s.id = r.series "
+                                     "WHERE s.device = 'S1-CRACK'") >= 49 + 20, timeout=30), "readings lost"
+        time.sleep(3.0)  # ticks on the jumped clock: a deadman, a repeat or an escalation would show now
+        assert proc.poll() is None, "geowarn died"
+        assert db("SELECT COUNT(*) FROM quarantine") == 0, "quarantined for the service's own clock"
+        assert db("SELECT COUNT(*) FROM alerts WHERE kind = 'fault'") == faults, "a deadman storm"
+        assert db("SELECT COUNT(*) FROM outbox") == before_rows, "notified again"
+        assert len(rx.received) == before_rx
+        assert db("SELECT COUNT(*) FROM alerts WHERE site = 'S1' AND level = 'red' AND status = 'open'") == 1
+    finally:
+        stop_geowarn(proc)
+        alarms.stop()
+        rx.stop()
+    log = (tmp_path / "geowarn.log").read_text()
+    assert "the system clock stepped by +7200 s" in log and "stepped by -3600 s" in log, log[-2000:]

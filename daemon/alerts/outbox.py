@@ -87,10 +87,14 @@ def cancel_pending(db: sqlite3.Connection, alert_id: int, key_pattern: str, now:
 
 # --- the worker's side ------------------------------------------------------------------------
 
-def recover(db: sqlite3.Connection, now: float) -> int:
-    """After a crash: attempts that never finished are unconfirmed, so they go again."""
+def recover(db: sqlite3.Connection, now: float, retry: RetrySettings | None = None) -> int:
+    """After a crash: attempts that never finished are unconfirmed, so they go again. A retry
+    due further ahead than the longest backoff was scheduled before the wall clock stepped
+    back: it is due now, not an hour late."""
     db.execute("UPDATE outbox_attempts SET finished = ?, ok = 0, detail = 'interrupted (worker stopped)' "
                "WHERE finished IS NULL", (now,))
+    if retry is not None:
+        db.execute("UPDATE outbox SET next_at = 0 WHERE status = 'pending' AND next_at > ?", (now + retry.max_s,))
     return db.execute("UPDATE outbox SET status = 'pending', next_at = 0, updated = ? WHERE status = 'sending'",
                       (now,)).rowcount
 

@@ -63,7 +63,7 @@ class OutboxWorker:
         # disk, a record lost to a power cut only means the command is sent once more
         self._command_db = Database(self.db_path, "normal", checkpoints=False)
         with self._db.tx() as db:
-            n = outbox.recover(db, self.clock())
+            n = outbox.recover(db, self.clock(), self.retry)
         if n:
             log.warning("%d deliveries were cut short by a stop; sending them again", n)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="geowarn-notify")
