@@ -20,6 +20,7 @@ from .journal import Journal
 from .logs import setup_logging
 from .replay import add_replay_parser
 from .rules import rules_for_config
+from .shard import Shard
 
 EXIT_USAGE = 2
 
@@ -38,6 +39,9 @@ def cmd_check(args) -> int:
     rules = rules_for_config(cfg)
     summary = cfg.registry.summary()
     summary["rules"] = rules.source
+    shard = Shard.of(cfg.settings.shard)
+    if not shard.whole:
+        summary["shard"] = {**shard.describe(cfg.registry), "client_id": shard.client_id(cfg.settings.intake.client_id)}
     if args.json:
         _print_json(summary)
         return 0
@@ -48,6 +52,9 @@ def cmd_check(args) -> int:
     print("  counties: " + ", ".join(f"{c} {n}" for c, n in summary["counties"].items()))
     print(f"  threatened: {summary['households']} households, {summary['people']} people")
     print(f"  alert rules: {rules.source}: OK")
+    if not shard.whole:
+        s = summary["shard"]
+        print(f"  {shard.label}: {s['sites']} of {s['network_sites']} sites, MQTT client id {s['client_id']}")
     return 0
 
 
@@ -87,6 +94,9 @@ def cmd_status(args) -> int:
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     with Journal(path) as j:
         summary = j.status_summary()
+        shard = j.meta("shard")  # "index/count", written by the service that keeps this journal
+    if shard and shard != "0/1":
+        summary["shard"] = dict(zip(("index", "count"), map(int, shard.split("/"))))
     now = time.time()
     if args.json:
         for d in summary["devices"].values():
@@ -96,6 +106,8 @@ def cmd_status(args) -> int:
         summary["sites"] = {s: format_ts(t) for s, t in summary["sites"].items()}
         _print_json(summary)
         return 0
+    if "shard" in summary:
+        print(f"shard {summary['shard']['index']} of {summary['shard']['count']}")
     print(f"readings: {summary['readings']} ({', '.join(f'{k} {n}' for k, n in summary['readings_by_kind'].items())})")
     print(f"sites reporting: {len(summary['sites'])}, devices reporting: {len(summary['devices'])}")
     for site, ts in sorted(summary["sites"].items()):
