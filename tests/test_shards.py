@@ -5,14 +5,17 @@ commanded by its owner alone, and a drill on a site of each shard must pass."""
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from geowarn.daemon.cli import main
 from geowarn.daemon.config import IntakeSettings, default_config_path, load_config
+from geowarn.daemon.core import Core
 from geowarn.daemon.intake import Intake
 from geowarn.daemon.journal import Journal
+from geowarn.daemon.rules import rules_for_config
 from geowarn.daemon.shard import Shard, shard_of
 from geowarn.simulators.drill import run_drill
 from geowarn.simulators.scenario import load_scenario
@@ -79,8 +82,10 @@ def _rows(path, sql: str) -> list[tuple]:
 READINGS = "SELECT s.site, s.device, s.channel, r.ts_ms, r.value FROM readings r JOIN series s ON s.id = r.series"
 
 
-@pytest.mark.parametrize("name,site,shard", [("device-offline", "XTX003", 0), ("slope-failure", "YHQ005", 1)])
-def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, site, shard, mosquitto, tmp_path):
+@pytest.mark.parametrize("name,site,shard,level", [("device-offline", "XTX003", 0, "normal"),
+                                                   ("slope-failure", "YHQ005", 1, "red")])
+def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, site, shard, level, mosquitto,
+                                                                          tmp_path, capsys):
     cfg_path = _mixed_network(tmp_path)
     registry = load_config(cfg_path).registry
     shards = [Shard(i, 2) for i in range(2)]
@@ -131,3 +136,25 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
 
     assert by_shard[1]["not_my_shard"] == foreign_to(1, "national")
     assert by_shard[0]["not_my_shard"] == foreign_to(0, "national") + foreign_to(0, "native")
+
+    # re-sharding: the drill's site pinned to the other shard, which takes its history from an
+    # export of the old owner's journal and warms to the same level without warning again
+    other = 1 - shard
+    assert main(["export", "--state-dir", str(journals[shard].parent)]) == 0
+    export = tmp_path / "export.csv"
+    export.write_text(capsys.readouterr().out, encoding="utf-8")
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(Path(cfg_path).read_text(encoding="utf-8")
+                     + f"shard: {{index: {other}, count: 2, pin: {{{site}: {other}}}}}\n", encoding="utf-8")
+    assert main(["shard-import", "--config", str(moved), "--state-dir", str(journals[other].parent), str(export)]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    site_rows = {r for r in held[shard] if r[0] == site}
+    assert counts["imported"] == len(site_rows) and counts["other_shards"] == len(held[shard]) - len(site_rows)
+    assert {r for r in _rows(journals[other], READINGS) if r[0] == site} == site_rows
+    final = dict(report["levels"]).get(site, [("", "normal")])[-1][1]
+    assert final == level
+    cfg = load_config(moved)
+    with Journal(journals[other]) as j:
+        core = Core(Shard.of(cfg.settings.shard).view(cfg.registry), rules_for_config(cfg))
+        core.warm(j)
+    assert core.site_levels()[site] == final
