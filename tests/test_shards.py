@@ -5,6 +5,7 @@ commanded by its owner alone, and a drill on a site of each shard must pass."""
 import json
 import sqlite3
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from geowarn.daemon.core import Core
 from geowarn.daemon.intake import Intake
 from geowarn.daemon.journal import Journal
 from geowarn.daemon.rules import rules_for_config
+from geowarn.daemon.service import Service
 from geowarn.daemon.shard import Shard, shard_of
 from geowarn.simulators.drill import run_drill
 from geowarn.simulators.scenario import load_scenario
@@ -54,6 +56,29 @@ def test_check_validates_and_reports_the_shard(tmp_path, capsys):
     for text, problem in bad.items():
         assert main(["check", "--config", _config_file(tmp_path, text)]) == 2
         assert problem in capsys.readouterr().err
+
+
+def test_each_instance_has_its_own_session_port_and_health_and_keeps_its_shard_on_reload(mosquitto, tmp_path):
+    services = []
+    try:
+        for i in range(2):
+            path = _config_file(tmp_path, f"shard: {{index: {i}, count: 2}}\nhttp: {{port: 0}}\n")
+            services.append(Service(load_config(path), tmp_path / f"state-{i}", mosquitto.url, config_path=path))
+            services[-1].start()
+        assert all(svc.intake.wait_connected() for svc in services)  # distinct client ids: no takeover
+        for i, svc in enumerate(services):
+            with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/healthz", timeout=10) as r:
+                shard = json.loads(r.read())["shard"]
+            assert (shard["index"], shard["count"], shard["client_id"]) == (i, 2, f"geowarn-shard-{i}-of-2")
+            assert shard["sites"] == len(svc.config.registry.sites) == [41, 39][i]
+            assert f"shard {i} of 2" in svc.status_line()
+        assert services[0].http.port != services[1].http.port
+        assert services[0].intake.stats.connected and services[1].intake.stats.connected
+        Path(services[1].config_path).write_text(f"registry: {default_config_path()}\nshard: {{index: 1, count: 3}}\n")
+        assert services[1].reload() is False and len(services[1].config.registry.sites) == 39
+    finally:
+        for svc in services:
+            svc.stop()
 
 
 def _mixed_network(tmp_path) -> str:
@@ -113,6 +138,8 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
     assert held[0] | held[1] == everything and not held[0] & held[1]
     for i, rows in enumerate(held):
         assert rows and all(shards[i].owns(site) for site, *_ in rows)
+        assert main(["status", "--json", "--state-dir", str(journals[i].parent)]) == 0
+        assert json.loads(capsys.readouterr().out)["shard"] == {"index": i, "count": 2}
 
     # each site judged, warned and commanded by its owner alone; the drill's site by its shard
     by_shard = report["shards"]
