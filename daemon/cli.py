@@ -22,6 +22,7 @@ from .journal import Journal
 from .logs import setup_logging
 from .replay import add_replay_parser
 from .rules import rules_for_config
+from .shard import Shard
 
 EXIT_USAGE = 2
 
@@ -40,6 +41,9 @@ def cmd_check(args) -> int:
     rules = rules_for_config(cfg)
     summary = cfg.registry.summary()
     summary["rules"] = rules.source
+    shard = Shard.of(cfg.settings.shard)
+    if not shard.whole:
+        summary["shard"] = {**shard.describe(cfg.registry), "client_id": shard.client_id(cfg.settings.intake.client_id)}
     if args.json:
         _print_json(summary)
         return 0
@@ -50,6 +54,9 @@ def cmd_check(args) -> int:
     print("  counties: " + ", ".join(f"{c} {n}" for c, n in summary["counties"].items()))
     print(f"  threatened: {summary['households']} households, {summary['people']} people")
     print(f"  alert rules: {rules.source}: OK")
+    if not shard.whole:
+        s = summary["shard"]
+        print(f"  {shard.label}: {s['sites']} of {s['network_sites']} sites, MQTT client id {s['client_id']}")
     return 0
 
 
@@ -91,6 +98,9 @@ def cmd_status(args) -> int:
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     with Journal(path, readonly=True) as j:
         summary = j.status_summary()
+        shard = j.meta("shard")  # "index/count", written by the service that keeps this journal
+    if shard and shard != "0/1":
+        summary["shard"] = dict(zip(("index", "count"), map(int, shard.split("/"))))
     now = time.time()
     service = _service_health(args.config) if args.config else None
     if service is not None:
@@ -104,6 +114,8 @@ def cmd_status(args) -> int:
         summary["sites"] = {s: format_ts(t) for s, t in summary["sites"].items()}
         _print_json(summary)
         return failing
+    if "shard" in summary:
+        print(f"shard {summary['shard']['index']} of {summary['shard']['count']}")
     if args.config:
         print("service: " + ("not answering" if service is None else "; ".join([service[0], *service[1]])))
     print(f"readings: {summary['readings']} ({', '.join(f'{k} {n}' for k, n in summary['readings_by_kind'].items())})")
@@ -191,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .influx_export import add_cli as add_export_influx  # its code lives with the exporter
     add_export_influx(sub)
     add_replay_parser(sub, with_config)
+    from .shard_import import add_cli as add_shard_import
+
+    add_shard_import(sub, with_config)
     add_alert_commands(sub, with_config)
     from .weather.cli import add_cli as add_weather
 

@@ -19,6 +19,7 @@ from .field.settings import FieldSettings
 from .http.settings import HttpSettings
 from .video.settings import VideoSettings
 from .registry import Registry, RegistryDoc
+from .shard import ShardSettings
 
 REGISTRY_KEYS = ("name", "example", "note", "sites")
 
@@ -101,6 +102,8 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     field: FieldSettings = FieldSettings()
     video: VideoSettings = VideoSettings()
+    # this instance's part of a sharded network (docs/scale-out.md); absent: every site
+    shard: ShardSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,16 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(reg_src, "sites", "no sites: a configuration needs `sites:` or `registry: FILE`")
     registry = Registry(_validate(RegistryDoc, reg_doc, reg_src, reg_node))
     settings = _validate(Settings, rest, str(path), root)
+    _check_pins(settings, registry, str(path), root)
     return Config(source=str(path), registry=registry, settings=settings)
+
+
+def _check_pins(settings: Settings, registry: Registry, source: str, doc: "_Doc") -> None:
+    """A pin naming no site of the registry is a typo that would silently move nothing."""
+    for site in settings.shard.pin if settings.shard else ():
+        if registry.site(site) is None:
+            loc = ["shard", "pin", site]
+            raise ConfigError(source, place(loc), f"no site {site!r} in the registry", _line_of(doc.root, loc))
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster

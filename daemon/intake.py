@@ -28,6 +28,7 @@ from .broker import client_for
 from .config import IntakeSettings
 from .journal import Entry, Journal, Quarantined, Written
 from .registry import Registry
+from .shard import Shard
 
 log = logging.getLogger("geowarn.intake")
 
@@ -62,6 +63,7 @@ class IntakeStats:
     replies: int = 0
     batches: int = 0
     journal_errors: int = 0
+    not_my_shard: int = 0  # readings, statuses, replies, rejections of other shards' sites: dropped
     quarantine: Counter = field(default_factory=Counter)
     readings_by_kind: Counter = field(default_factory=Counter)
     last_seen_by_site: dict[str, float] = field(default_factory=dict)  # newest reading's own time
@@ -105,8 +107,11 @@ class Intake:
         sink: Callable[[Committed], None] | None = None,
         broker_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        shard: Shard = Shard(),
     ):
-        self.registry = registry
+        self.registry = registry  # the whole network's: a sharded intake must know whose a message is
+        self.shard = shard
+        self._not_mine = 0  # dropped by the batch being built, counted once it commits
         self.settings = settings
         self.journal = journal
         self.sink = sink
@@ -152,8 +157,24 @@ class Intake:
 
     def set_registry(self, registry: Registry) -> None:
         """Swap the registry (reload): later batches use the new one; nothing in flight is lost."""
+        before = set(self._topics())
         self.formats = load_formats(registry)
         self.registry = registry
+        after = set(self._topics())
+        if self.stats.connected and after != before:  # a shard's new or removed sites
+            if after - before:
+                self.client.subscribe([(t, 1) for t in sorted(after - before)])
+            if before - after:
+                self.client.unsubscribe(sorted(before - after))
+
+    def _topics(self) -> list[str]:
+        """Topic filters: a shard's own sites only where the wire format names the site in the topic."""
+        sites = self.shard.sites(self.registry) if self.shard.narrows() else None
+        out: list[str] = []
+        for f in self.formats:
+            narrowed = f.site_subscriptions(sites) if sites is not None else None
+            out.extend(f.subscriptions if narrowed is None else narrowed)
+        return out
 
     @property
     def queued(self) -> int:
@@ -176,8 +197,9 @@ class Intake:
             return
         self._generation += 1
         self.stats.connected = True
-        topics = [(t, 1) for f in self.formats for t in f.subscriptions]
-        client.subscribe(topics)
+        topics = [(t, 1) for t in self._topics()]
+        if topics:
+            client.subscribe(topics)
         log.info("connected to %s (session present: %s), subscribed to %s",
                  self.broker, flags.session_present, ", ".join(t for t, _ in topics))
 
@@ -267,13 +289,36 @@ class Intake:
     def _build_entry(self, batch: list[Message]) -> Entry:
         entry = Entry()
         now = self.clock()
+        self._not_mine = 0
         for m in batch:
             decoded, accepted = decode_message(m.topic, m.payload, self.formats, self.registry, now, self.limits)
+            if not self.shard.whole:
+                accepted = self._keep_mine(m.topic, decoded, accepted)
             entry.readings.extend((r, self.registry.device(r.device).site) for r in accepted)  # screened: known
             entry.statuses.extend(decoded.statuses)
             entry.replies.extend(decoded.replies)
             entry.quarantined.extend(Quarantined(m.topic, m.payload, rej) for rej in decoded.rejections)
         return entry
+
+    def _keep_mine(self, topic: str, decoded: Decoded, accepted: list) -> list:
+        """Drop what belongs to other shards (they journal it); a command reply naming no known
+        device stays with every shard, each matching it to its own outbox by msgid."""
+        fmt = format_for(topic, self.formats)
+        site = fmt.topic_site(topic) if fmt is not None else None
+        reg = self.registry
+
+        def mine(device: str | None) -> bool:
+            return self.shard.owns_item(reg, site, device)
+
+        kept = [r for r in accepted if mine(r.device)]
+        statuses = [s for s in decoded.statuses if mine(s.device)]
+        replies = [r for r in decoded.replies
+                   if mine(r.device) or (site is None and reg.device(r.device or "") is None)]
+        rejections = [r for r in decoded.rejections if mine(r.device)]
+        self._not_mine += (len(accepted) - len(kept) + len(decoded.statuses) - len(statuses)
+                           + len(decoded.replies) - len(replies) + len(decoded.rejections) - len(rejections))
+        decoded.statuses, decoded.replies, decoded.rejections = statuses, replies, rejections
+        return kept
 
     def _commit(self, entry: Entry) -> Written | None:
         delay = 0.1
@@ -301,6 +346,8 @@ class Intake:
             if r.ts > seen.get(site, 0.0):
                 seen[site] = r.ts
         s.duplicates += len(entry.readings) - written.new_readings
+        s.not_my_shard += self._not_mine
+        self._not_mine = 0
         s.statuses += len(entry.statuses)
         s.replies += len(entry.replies)
         s.quarantine.update(q.rejection.reason for q in entry.quarantined)

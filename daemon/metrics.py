@@ -47,6 +47,10 @@ class ServiceCollector:
             buckets.append((str(bound) if bound != float("inf") else "+Inf", acc))
         yield HistogramMetricFamily("geowarn_intake_latency_seconds", "Message receipt to journal commit",
                                     buckets=buckets, sum_value=s.latency_sum)
+        yield CounterMetricFamily("geowarn_not_my_shard", "Items of other shards' sites, dropped",
+                                  value=s.not_my_shard)
+        yield GaugeMetricFamily("geowarn_shard_sites", "Sites this instance owns (its shard)",
+                                value=len(svc.config.registry.sites))
         yield GaugeMetricFamily("geowarn_broker_connected", "1 while connected to the broker",
                                 value=1 if s.connected else 0)
         yield GaugeMetricFamily("geowarn_intake_queued", "Messages received, not yet committed", value=svc.intake.queued)

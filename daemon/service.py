@@ -25,6 +25,7 @@ from .intake import Committed, Intake
 from .journal import Journal
 from .rules import rules_for_config
 from .sdnotify import Notifier
+from .shard import Shard
 from .steady_clock import SteadyClock
 
 log = logging.getLogger("geowarn.service")
@@ -39,6 +40,9 @@ class Service:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None,
                  config_path: str | None = None, notifier: Notifier | None = None, drill: bool = False,
                  http: bool = True, clock: Callable[[], float] | None = None):
+        self.shard = Shard.of(config.settings.shard)
+        self.network = config.registry  # every site: the intake must know whose a message is
+        config = own_part(config, self.shard)  # downstream of the intake, this instance's sites only
         self.config = config
         self.config_path = config_path
         self.state_dir = Path(state_dir)
@@ -51,6 +55,7 @@ class Service:
         self.listeners: list[Callable[[SiteLevelChange | DeviceFault], None]] = []
         self.started = time.time()
         self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
+        self.journal.set_meta("shard", f"{self.shard.index}/{self.shard.count}")  # for `geowarn status`
         self.core = Core(config.registry, rules_for_config(config))
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
         from .field.desk import FieldDesk
@@ -71,8 +76,8 @@ class Service:
             self.http = HttpServer(self, config.settings.http)
         # the intake screens timestamps against the wall clock, whatever clock judges them (but
         # a step back of the wall clock must not make devices' correct times look ahead)
-        self.intake = Intake(config.registry, config.settings.intake, self.journal, sink=self._on_committed,
-                             broker_url=broker_url,
+        self.intake = Intake(self.network, config.settings.intake, self.journal, sink=self._on_committed,
+                             broker_url=broker_url, shard=self.shard,
                              clock=clock.latest if isinstance(clock, SteadyClock) else time.time)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -157,8 +162,9 @@ class Service:
         self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-ticker", daemon=True)
         self._ticker.start()
         self.notifier.ready(self.status_line())
-        log.info("geowarn running: %d sites, %d devices, state in %s", len(self.config.registry.sites),
-                 len(self.config.registry.devices), self.state_dir)
+        log.info("geowarn running: %d sites, %d devices%s, state in %s", len(self.config.registry.sites),
+                 len(self.config.registry.devices), "" if self.shard.whole else f" ({self.shard.label})",
+                 self.state_dir)
 
     def stop(self) -> None:
         self.notifier.stopping()
@@ -219,9 +225,13 @@ class Service:
         except ConfigError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             return False
+        if Shard.of(new.settings.shard) != self.shard:  # sites would change hands with their state behind
+            log.error("reload refused: re-sharding needs a restart of every instance (docs/scale-out.md)")
+            return False
         with self._lock:
-            self.config = new
-            self.intake.set_registry(new.registry)
+            self.network = new.registry
+            self.config = new = own_part(new, self.shard)
+            self.intake.set_registry(self.network)
             self.core.reconfigure(new.registry, rules)  # windows and levels are kept
         log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
         return True
@@ -255,9 +265,18 @@ class Service:
         overdue = self._outbox_overdue()
         if overdue:
             degraded.append(f"outbox backlog: {overdue} deliveries overdue by > {OUTBOX_OVERDUE_S:.0f} s")
+        if not self.shard.whole and not self.config.registry.sites:
+            degraded.append(f"{self.shard.label} owns no site")
         if failing:
             return "failing", failing + degraded
         return ("degraded", degraded) if degraded else ("ok", [])
+
+    def shard_health(self) -> dict:
+        """What /healthz adds for a sharded instance: which part of the network it watches."""
+        if self.shard.whole:
+            return {}
+        return {"shard": {**self.shard.describe(self.network), "not_my_shard": self.intake.stats.not_my_shard,
+                          "client_id": self.config.settings.intake.client_id}}
 
     def _outbox_overdue(self) -> int:
         try:
@@ -270,5 +289,17 @@ class Service:
     def status_line(self) -> str:
         s = self.intake.stats
         state, reasons = self.health()
-        return (f"{state}; {'connected' if s.connected else 'disconnected'}; {s.readings} readings, "
+        shard = "" if self.shard.whole else f"{self.shard.label}, {s.not_my_shard} not mine; "
+        return (f"{state}; {shard}{'connected' if s.connected else 'disconnected'}; {s.readings} readings, "
                 f"{sum(s.quarantine.values())} quarantined" + (f"; {reasons[0]}" if reasons else ""))
+
+
+def own_part(config: Config, shard: Shard) -> Config:
+    """The configuration one instance acts on: its shard's sites, and MQTT client ids of its own
+    (every connection derives its id from the intake's)."""
+    if shard.whole:
+        return config
+    intake = config.settings.intake
+    settings = config.settings.model_copy(update={"intake": intake.model_copy(
+        update={"client_id": shard.client_id(intake.client_id)})})
+    return Config(source=config.source, registry=shard.view(config.registry), settings=settings)

@@ -3,7 +3,10 @@ judges it (every alert and message tagged 【演练】/DRILL), a local receiver 
 notification, a simulated monitor acknowledges, and the report says what happened, when, and
 whether the chain met the scenario's stated expectation.
 
-    geowarn drill slope-failure [--broker URL] [--report OUT.json] [--html OUT.html]
+    geowarn drill slope-failure [--broker URL] [--report OUT.json] [--html OUT.html] [--shards N]
+
+With `--shards N` the drill runs N service instances on the broker, each owning a shard of the
+sites (daemon/shard.py), as a province deploys them; one instance is the same path with N = 1.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from geowarn.daemon.alerts.events import DeviceFault, SiteLevelChange
 from geowarn.daemon.config import Config, load_config
 from geowarn.daemon.registry import Registry
 from geowarn.daemon.service import Service
+from geowarn.daemon.shard import ShardSettings
 from geowarn.drivers.timestamps import format_ts
 
 from .embedded_broker import EmbeddedBroker, best_local_broker
@@ -43,13 +47,19 @@ class DrillRun:
     events: list[SiteLevelChange | DeviceFault] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # per shard index, the sites whose level changes or faults that instance raised
+    judged_by: dict[int, set[str]] = field(default_factory=dict)
 
-    def on_event(self, event: SiteLevelChange | DeviceFault) -> None:
-        with self.lock:
-            self.events.append(event)
+    def listener(self, shard: int) -> Callable[[SiteLevelChange | DeviceFault], None]:
+        def on_event(event: SiteLevelChange | DeviceFault) -> None:
+            with self.lock:
+                self.events.append(event)
+                self.judged_by.setdefault(shard, set()).add(event.site)
+        return on_event
 
 
-def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str) -> Config:
+def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str,
+                  shard: ShardSettings | None = None) -> Config:
     """The network's own configuration, with every phone routed to the capture receiver. On a
     broker that refuses `$`-topics every device speaks native JSON, commands included."""
     s = cfg.settings
@@ -64,15 +74,18 @@ def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id:
         "phone_url": receiver.url("/{site}/{role}/{phone}").replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
-    settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None})
+    settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None, "shard": shard})
     return Config(source=cfg.source, registry=registry, settings=settings)
 
 
 def run_drill(name: str, *, config: str | None = None, broker_url: str | None = None, speed: float | None = None,
               duration_h: float | None = None, ack_after_s: float = 600.0, timeout_s: float = 600.0,
-              echo: Callable[[str], None] = lambda line: None, national_ok: bool | None = None) -> dict[str, Any]:
+              echo: Callable[[str], None] = lambda line: None, national_ok: bool | None = None,
+              shards: int = 1, state_dir: str | Path | None = None) -> dict[str, Any]:
     """`national_ok=False` for a broker that refuses `$`-topics and MQTT 5 (amqtt): devices then
-    speak native JSON and the intake MQTT 3.1.1."""
+    speak native JSON and the intake MQTT 3.1.1. `shards`: service instances, each owning a shard
+    of the sites (the configuration's pins, if any, apply). `state_dir`: keep the instances'
+    journals there (`state-0`, … with shards; default: a temporary directory)."""
     base = load_config(config)
     scenario = load_scenario(name, base.registry)
     with tempfile.TemporaryDirectory(prefix="geowarn-drill-") as tmp:
@@ -85,36 +98,49 @@ def run_drill(name: str, *, config: str | None = None, broker_url: str | None = 
             national_ok = broker is None or broker.national_ok
         receiver = HttpReceiver().start()
         try:
-            return _run(base, scenario, broker_url, national_ok, receiver, Path(tmp), speed, duration_h,
-                        ack_after_s, timeout_s, echo)
+            return _run(base, scenario, broker_url, national_ok, receiver, Path(state_dir or tmp), speed, duration_h,
+                        ack_after_s, timeout_s, echo, shards)
         finally:
             receiver.stop()
             if broker is not None:
                 broker.close()
 
 
+def _shard_settings(base: Config, index: int, count: int) -> ShardSettings | None:
+    if count == 1:
+        return None
+    pins = base.settings.shard.pin if base.settings.shard and base.settings.shard.count == count else {}
+    return ShardSettings(index=index, count=count, pin=pins)
+
+
 def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, duration_h, ack_after_s,
-         timeout_s, echo) -> dict[str, Any]:
+         timeout_s, echo, shards: int = 1) -> dict[str, Any]:
     protocol = "5" if national_ok else EmbeddedBroker.protocol
-    cfg = _drill_config(base, receiver, protocol, f"geowarn-drill-{scenario.name}")
-    sim = Simulator(cfg.registry, broker_url, scenario, speed=speed, duration_h=duration_h,
+    configs = [_drill_config(base, receiver, protocol, f"geowarn-drill-{scenario.name}", _shard_settings(base, i, shards))
+               for i in range(shards)]
+    sim = Simulator(configs[0].registry, broker_url, scenario, speed=speed, duration_h=duration_h,
                     client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native")
     run = DrillRun(scenario.name)
-    holder: list[Service] = []
+    services: list[Service] = []
 
     def data_clock() -> float:
         """The newest reading's time: deadman checks and repeats follow the data, so a fast
         simulation whose publishing lags its own clock does not look like a network gone silent."""
-        seen = holder[0].intake.stats.last_seen_by_site if holder else {}
-        return min(sim.clock.now(), max(seen.values(), default=sim.clock.start))
+        newest = max((t for svc in services for t in svc.intake.stats.last_seen_by_site.values()),
+                     default=sim.clock.start)
+        return min(sim.clock.now(), newest)
 
-    svc = Service(cfg, tmp / "state", broker_url, drill=True, http=False, clock=data_clock)
-    holder.append(svc)
-    svc.listeners.append(run.on_event)
-    svc.start()
+    for i, cfg in enumerate(configs):
+        state = tmp / "state" if shards == 1 else tmp / f"state-{i}"
+        services.append(Service(cfg, state, broker_url, drill=True, http=False, clock=data_clock))
+        services[-1].listeners.append(run.listener(i))
+    started: list[Service] = []
     try:
-        if not svc.intake.wait_connected(15):
-            raise RuntimeError(f"the service could not connect to {broker_url}")
+        for svc in services:
+            svc.start()
+            started.append(svc)
+            if not svc.intake.wait_connected(15):
+                raise RuntimeError(f"the service could not connect to {broker_url}")
         time.sleep(0.3)  # subscriptions in place before the first reading
         echo(f"【演练】{scenario.title} — {scenario.name}, {scenario.duration_h:g} h at {sim.clock.speed:g}×")
         sim.events.on(None, lambda e: _echo_event(e, echo))
@@ -122,16 +148,20 @@ def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, du
         deadline = time.monotonic() + timeout_s
         shown = 0
         while not sim.events.of("finished") and time.monotonic() < deadline:
-            _acknowledge_due(svc, run, svc.clock(), ack_after_s)
+            for svc in services:
+                _acknowledge_due(svc, run, svc.clock(), ack_after_s)
             shown = _echo_notifications(receiver, shown, echo)
             time.sleep(0.05)
         sim.stop()
-        _settle(svc)
+        for svc in services:
+            _settle(svc)
         _echo_notifications(receiver, shown, echo)
-        _acknowledge_due(svc, run, svc.clock(), ack_after_s)
-        return _report(scenario, sim, svc, run, receiver)
+        for svc in services:
+            _acknowledge_due(svc, run, svc.clock(), ack_after_s)
+        return _report(scenario, sim, services, run, receiver)
     finally:
-        svc.stop()
+        for svc in started:
+            svc.stop()
 
 
 def _acknowledge_due(svc: Service, run: DrillRun, now: float, ack_after_s: float) -> None:
@@ -176,7 +206,7 @@ def _echo_event(e: SimEvent, echo: Callable[[str], None]) -> None:
     echo(f"  {format_ts(e.ts)} 模拟 {e.kind} {where} {json.dumps(e.detail, ensure_ascii=False)[:100]}")
 
 
-def _report(scenario, sim: Simulator, svc: Service, run: DrillRun, receiver: HttpReceiver) -> dict[str, Any]:
+def _report(scenario, sim: Simulator, services: list[Service], run: DrillRun, receiver: HttpReceiver) -> dict[str, Any]:
     outcome = Outcome()
     timeline: list[dict[str, Any]] = []
     with run.lock:
@@ -192,7 +222,7 @@ def _report(scenario, sim: Simulator, svc: Service, run: DrillRun, receiver: Htt
             timeline.append({"ts": e.ts, "what": "fault", "site": e.site, "device": e.device, "fault": e.fault,
                              "detail": e.detail})
     # faults the lifecycle raises itself (siren_failed, contact_failing) never pass the core
-    for a in svc.alerts.manager.alerts(open_only=False):
+    for a in (a for svc in services for a in svc.alerts.manager.alerts(open_only=False)):
         if a.kind == "fault" and (a.device, a.fault) not in outcome.device_faults:
             outcome.device_faults.add((a.device, a.fault))
             timeline.append({"ts": a.opened_at, "what": "fault", "site": a.site, "device": a.device,
@@ -248,13 +278,24 @@ def _report(scenario, sim: Simulator, svc: Service, run: DrillRun, receiver: Htt
         "sirens": outcome.siren_replies,
         "acknowledgements": len(run.acks),
         "timeline": timeline,
-        "series": _series_for_plots(svc, sorted(set(sim.failure_times) | set(outcome.level_changes))),
+        "series": _series_for_plots(services, sorted(set(sim.failure_times) | set(outcome.level_changes))),
+        **({"shards": _shards_summary(services, run)} if len(services) > 1 else {}),
     }
 
 
-def _series_for_plots(svc: Service, sites: list[str], limit_sites: int = 4) -> dict[str, dict[str, list]]:
+def _shards_summary(services: list[Service], run: DrillRun) -> list[dict[str, Any]]:
+    """Per instance: its part of the network, what it dropped as others', which sites it judged."""
+    with run.lock:
+        judged = {i: sorted(sites) for i, sites in run.judged_by.items()}
+    return [{**svc.shard.describe(svc.network), "readings": svc.intake.stats.readings,
+             "not_my_shard": svc.intake.stats.not_my_shard, "judged_sites": judged.get(i, [])}
+            for i, svc in enumerate(services)]
+
+
+def _series_for_plots(services: list[Service], sites: list[str], limit_sites: int = 4) -> dict[str, dict[str, list]]:
     out: dict[str, dict[str, list]] = {}
     for site in sites[:limit_sites]:
+        svc = next(s for s in services if s.shard.owns(site))
         for ts, _site, dev, kind, ch, v in svc.journal.export_rows(site=site):
             if kind in ("gnss", "crack", "tilt", "rain") and ch in ("dh", "width", "x", "mm"):
                 out.setdefault(f"{site} {dev} {kind}.{ch}", {"t": [], "v": []})

@@ -13,7 +13,7 @@ def cmd_drill(args) -> int:
 
     report = run_drill(args.name, config=args.config, broker_url=args.broker, speed=args.speed,
                        duration_h=args.duration, ack_after_s=args.ack_after, timeout_s=args.timeout,
-                       echo=lambda line: print(line, flush=True))
+                       echo=lambda line: print(line, flush=True), shards=args.shards)
     for c in report["checks"]:
         print(f"  {'✔' if c['passed'] else '✘'} {c['name']}: {c['detail']}")
     for site, lead in report["lead_times"].items():
@@ -38,4 +38,6 @@ def add_parser(sub: argparse._SubParsersAction, with_config) -> None:
     sp.add_argument("--ack-after", type=float, default=600.0,
                     help="simulated seconds after which the drill's monitor acknowledges an alert")
     sp.add_argument("--timeout", type=float, default=600.0, help="wall seconds before giving up")
+    sp.add_argument("--shards", type=int, default=1, choices=range(1, 65), metavar="N",
+                    help="service instances, each owning a shard of the sites (docs/scale-out.md)")
     sp.set_defaults(func=cmd_drill)

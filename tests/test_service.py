@@ -106,7 +106,7 @@ def test_systemd_units_verify_clean_and_geowarn_service_is_hardened(tmp_path):
         pytest.fail("systemd-analyze is missing: `make test` installs systemd")
     exe = shutil.which("geowarn") or str(Path(sys.executable).parent / "geowarn")
     units = []
-    for unit in ("geowarn.service", "geowarn-drill@.service"):
+    for unit in ("geowarn.service", "geowarn-drill@.service", "geowarn@.service"):
         text = (REPO / "systemd" / unit).read_text().replace("/opt/geowarn/.venv/bin/geowarn", exe)
         (tmp_path / unit).write_text(text)
         units.append(str(tmp_path / unit))

@@ -572,17 +572,21 @@ class Core:
             for j in np.unique(jids):
                 if int(j) not in lookup:
                     k = keys.get(int(j)) or journal.series()[int(j)]
-                    lookup[int(j)] = self.intern(k.site, k.device, k.kind, k.channel)
+                    # a site the registry no longer holds here (another shard's since a re-sharding) is not warmed
+                    mine = self.registry is None or self.registry.site(k.site) is not None
+                    lookup[int(j)] = self.intern(k.site, k.device, k.kind, k.channel) if mine else -1
             sids = np.array([lookup[int(j)] for j in jids], np.int64)
             # one UTC day at a time, as live batches would have come: a storm days back in a
             # page must not stand as the gauge's level at the end of it
-            ts, vals = arr[:, 1], arr[:, 2]
+            mine = sids >= 0
+            sids, ts, vals = sids[mine], arr[mine, 1], arr[mine, 2]
             order = np.argsort(ts, kind="stable")
             sids, ts, vals = sids[order], ts[order], vals[order]
             day = np.floor(ts / 86400.0)
             cuts = [0, *(np.flatnonzero(np.diff(day)) + 1).tolist(), len(ts)]
             for a, b in zip(cuts, cuts[1:]):
-                self.process(sids[a:b], ts[a:b], vals[a:b], emit=False)
+                if b > a:
+                    self.process(sids[a:b], ts[a:b], vals[a:b], emit=False)
             rowid = rows[-1][0]
         return rowid
 

@@ -47,7 +47,8 @@ class HttpServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         state, reasons = self.service.health()
-        return web.Response(text=json.dumps({"status": state, "reasons": reasons}, ensure_ascii=False),
+        body = {"status": state, "reasons": reasons, **self.service.shard_health()}
+        return web.Response(text=json.dumps(body, ensure_ascii=False),
                             content_type="application/json", status=503 if state == "failing" else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -38,6 +38,12 @@ class Format:
     def claims(self, topic: str) -> bool:
         return topic in ("$dp", "$dr") or topic.startswith("$dr/")
 
+    def site_subscriptions(self, site_ids: list[str]) -> None:
+        return None  # `$dp` and `$dr` name no site: the frame's device id says whose it is
+
+    def topic_site(self, topic: str) -> None:
+        return None
+
     def decode(self, topic: str, payload: bytes) -> Decoded:
         out = Decoded()
         try:

@@ -28,6 +28,13 @@ class Format:
     def claims(self, topic: str) -> bool:
         return topic.startswith(PREFIX)
 
+    def site_subscriptions(self, site_ids: list[str]) -> tuple[str, ...]:
+        return tuple(f"{PREFIX}{site}/+/{what}" for site in site_ids for what in ("reading", "status", "cmd/reply"))
+
+    def topic_site(self, topic: str) -> str | None:
+        parts = topic[len(PREFIX):].split("/") if topic.startswith(PREFIX) else []
+        return parts[0] if len(parts) >= 3 and parts[0] else None
+
     def decode(self, topic: str, payload: bytes) -> Decoded:
         out = Decoded()
         parts = topic[len(PREFIX):].split("/")
