@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,10 @@ def _ms(ts: float) -> int:
 class Journal:
     """One connection, usable from one thread at a time (guarded by a lock)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0):
+    def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0,
+                 clock: Callable[[], float] = time.time):
         self.path = Path(path)
+        self.clock = clock  # stamps received_ms, which retention prunes by: the service's clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=busy_timeout_s)  # then fail loudly: the intake retries
@@ -108,7 +110,7 @@ class Journal:
 
     def write(self, entry: Entry, now: float | None = None) -> Written:
         """Commit a batch atomically; raises sqlite3.Error (nothing written) on failure."""
-        received = _ms(time.time() if now is None else now)
+        received = _ms(self.clock() if now is None else now)
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
