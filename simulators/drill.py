@@ -23,6 +23,7 @@ from geowarn.daemon.registry import Registry
 from geowarn.daemon.service import Service
 from geowarn.drivers.timestamps import format_ts
 
+from .clock import following_data
 from .embedded_broker import EmbeddedBroker, best_local_broker
 from .events import SimEvent
 from .expectation import Outcome, judge
@@ -49,7 +50,7 @@ class DrillRun:
             self.events.append(event)
 
 
-def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str) -> Config:
+def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str) -> Config:
     """The network's own configuration, with every phone routed to the capture receiver. On a
     broker that refuses `$`-topics every device speaks native JSON, commands included."""
     s = cfg.settings
@@ -61,7 +62,7 @@ def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id:
                 dev["protocol"] = "native"
         registry = Registry.from_dict(doc)
     notify = s.notify.model_copy(update={
-        "phone_url": receiver.url("/{site}/{role}/{phone}").replace("http://", "json://"),
+        "phone_url": phone_url.replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
     settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None})
@@ -96,18 +97,14 @@ def run_drill(name: str, *, config: str | None = None, broker_url: str | None = 
 def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, duration_h, ack_after_s,
          timeout_s, echo) -> dict[str, Any]:
     protocol = "5" if national_ok else EmbeddedBroker.protocol
-    cfg = _drill_config(base, receiver, protocol, f"geowarn-drill-{scenario.name}")
+    cfg = drill_config(base, receiver.url("/{site}/{role}/{phone}"), protocol, f"geowarn-drill-{scenario.name}")
     sim = Simulator(cfg.registry, broker_url, scenario, speed=speed, duration_h=duration_h,
                     client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native")
     run = DrillRun(scenario.name)
     holder: list[Service] = []
 
-    def data_clock() -> float:
-        """The newest reading's time: deadman checks and repeats follow the data, so a fast
-        simulation whose publishing lags its own clock does not look like a network gone silent."""
-        seen = holder[0].intake.stats.last_seen_by_site if holder else {}
-        return min(sim.clock.now(), max(seen.values(), default=sim.clock.start))
-
+    data_clock = following_data(lambda: holder[0].intake.stats.last_seen_by_site if holder else {},
+                                sim.clock.start, cap=sim.clock.now)
     svc = Service(cfg, tmp / "state", broker_url, drill=True, http=False, clock=data_clock)
     holder.append(svc)
     svc.listeners.append(run.on_event)
