@@ -260,6 +260,7 @@ def run_soak(plan: SoakPlan, echo: Callable[[str], None] = lambda line: None,
     """The whole soak; returns the report (its `passed` and `checks` say whether it held)."""
     base = load_config(None)
     tick_sim_s = TICK_WALL_S * plan.speed
+    t0, load_at_start = time.monotonic(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="geowarn-soak-", dir=workdir) as tmp_name:
         tmp = Path(tmp_name)
         # the run ends before the wall clock's "now" (the intake refuses readings from the future)
@@ -276,6 +277,7 @@ def run_soak(plan: SoakPlan, echo: Callable[[str], None] = lambda line: None,
             report["service"] = summary
             report["deadman"] = deadman_report(service.state / "journal.sqlite", silences, tick_sim_s)
             report["notifications_received"] = len(receiver.received)
+        report.update(wall_total_s=round(time.monotonic() - t0, 1), load_average_start=load_at_start)
         return _judge(plan, report)
 
 
@@ -345,7 +347,6 @@ def _judge(plan: SoakPlan, r: dict[str, Any]) -> dict[str, Any]:
     svc = r["service"]
     load_ratio = msg_rate / r["network_accelerated_msgs_per_s"]
     r.update({
-        "wall_s": samples[-1]["wall_s"] if samples else 0.0,
         "messages": messages, "messages_per_s": round(msg_rate, 1),
         "readings_per_s": round(written / r["publish_wall_s"], 1) if r["publish_wall_s"] else 0.0,
         "load_ratio": round(load_ratio, 1),
@@ -362,7 +363,7 @@ def _judge(plan: SoakPlan, r: dict[str, Any]) -> dict[str, Any]:
                     "mib_median_last_third": round(size_last / 2**20, 1),
                     "mib_final": round(r["final_journal"]["bytes"] / 2**20, 1)},
         "series": _thin([{k: s[k] for k in ("day", "wall_s", "rss_kib", "rows", "bytes")} for s in samples], 40),
-        "load_average": os.getloadavg(),
+        "load_average_end": os.getloadavg(),
     })
     j = r["journal"]
     checks = [
