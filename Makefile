@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench bench-ingest bench-core bench-export bench-alert bench-warm clean
+.PHONY: demo test venv test-deps system-deps bench bench-ingest bench-core bench-export bench-alert bench-warm soak clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -61,6 +61,10 @@ bench-core: test-deps
 
 bench-alert: test-deps
 	$(PY) bench/bench_alert.py
+
+# 30 simulated days of the whole network through Mosquitto in ~10 min (docs/performance.md, Soak)
+soak: test-deps
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info state

@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -310,13 +310,15 @@ class InfluxExporter:
     keeps writing)."""
 
     def __init__(self, journal_path: str | Path, settings: InfluxSettings, registry: Registry | None = None,
-                 token: str | None = None, retention_days: float | None = None, read_ahead: int | None = None):
+                 token: str | None = None, retention_days: float | None = None, read_ahead: int | None = None,
+                 clock: Callable[[], float] = time.time):
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.settings = settings
         self.registry = registry
         self.retention_days = retention_days
+        self.clock = clock  # retention's "now": the service's clock, simulated in a drill or soak
         self.stats = ExportStats()
         self.path = Path(journal_path)
         Journal(self.path).close()  # the journal's own tables, if the exporter starts first
@@ -455,7 +457,8 @@ class InfluxExporter:
         if not self.retention_days:
             return {}
         with self._lock:
-            pruned = prune_journal(self.db, self.retention_days, exported_only=True, now=now)
+            pruned = prune_journal(self.db, self.retention_days, exported_only=True,
+                                   now=self.clock() if now is None else now)
         if any(pruned.values()):
             log.info("journal pruned: %s", pruned)
         return pruned

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +81,11 @@ class Journal:
     """One connection, usable from one thread at a time (guarded by a lock)."""
 
     def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 5.0,
-                 readonly: bool = False):
+                 readonly: bool = False, clock: Callable[[], float] = time.time):
         """`readonly`: for readers beside the service (`geowarn status`), which must work when the
         journal's disk is full or read-only."""
         self.path = Path(path)
+        self.clock = clock  # stamps received_ms, which retention prunes by: the service's clock
         self._lock = threading.Lock()
         if readonly:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
@@ -115,7 +116,7 @@ class Journal:
 
     def write(self, entry: Entry, now: float | None = None) -> Written:
         """Commit a batch atomically; raises sqlite3.Error (nothing written) on failure."""
-        received = _ms(time.time() if now is None else now)
+        received = _ms(self.clock() if now is None else now)
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")

@@ -54,7 +54,8 @@ class Service:
         # observers of every lifecycle event (drill reports); they must not block
         self.listeners: list[Callable[[SiteLevelChange | DeviceFault], None]] = []
         self.started = time.time()
-        self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous)
+        # rows are stamped received on the service's clock: retention follows a drill's simulated time
+        self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous, clock=clock)
         self.journal.set_meta("shard", f"{self.shard.index}/{self.shard.count}")  # for `geowarn status`
         self.core = Core(config.registry, rules_for_config(config))
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
@@ -81,7 +82,7 @@ class Service:
                              clock=clock.latest if isinstance(clock, SteadyClock) else time.time)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self.exporter = self._make_exporter(config)
+        self.exporter = self._make_exporter(config, clock)
         self._exporter_thread: threading.Thread | None = None
         self._last_prune = 0.0
         self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
@@ -118,9 +119,9 @@ class Service:
         self.weather.tick(now)
         if now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
-            self._prune()
+            self._prune(now)
 
-    def _make_exporter(self, config: Config):
+    def _make_exporter(self, config: Config, clock: Callable[[], float]):
         influx = config.settings.influx
         if influx is None:
             return None
@@ -128,16 +129,16 @@ class Service:
 
         base = Path(config.source).parent if config.source else None
         return InfluxExporter(self.journal.path, influx, config.registry, resolve_token(influx, base),
-                              retention_days=config.settings.journal.retention_days)
+                              retention_days=config.settings.journal.retention_days, clock=clock)
 
-    def _prune(self) -> None:
+    def _prune(self, now: float) -> None:
         """With InfluxDB the exporter prunes behind its cursor; without, retention applies alone."""
         days = self.config.settings.journal.retention_days
         if days and self.exporter is None:
             from .influx_export import prune_journal
 
-            removed = prune_journal(self.journal.path, days, exported_only=False)
-            log.info("journal retention %.0f days: pruned %s", days, removed)
+            removed = prune_journal(self.journal.path, days, exported_only=False, now=now)
+            log.info("journal retention %g days: pruned %s", days, removed)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

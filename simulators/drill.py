@@ -27,6 +27,7 @@ from geowarn.daemon.service import Service
 from geowarn.daemon.shard import ShardSettings
 from geowarn.drivers.timestamps import format_ts
 
+from .clock import following_data
 from .embedded_broker import EmbeddedBroker, best_local_broker
 from .events import SimEvent
 from .expectation import Outcome, judge
@@ -58,8 +59,8 @@ class DrillRun:
         return on_event
 
 
-def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id: str,
-                  shard: ShardSettings | None = None) -> Config:
+def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str,
+                 shard: ShardSettings | None = None) -> Config:
     """The network's own configuration, with every phone routed to the capture receiver. On a
     broker that refuses `$`-topics every device speaks native JSON, commands included."""
     s = cfg.settings
@@ -71,7 +72,7 @@ def _drill_config(cfg: Config, receiver: HttpReceiver, protocol: str, client_id:
                 dev["protocol"] = "native"
         registry = Registry.from_dict(doc)
     notify = s.notify.model_copy(update={
-        "phone_url": receiver.url("/{site}/{role}/{phone}").replace("http://", "json://"),
+        "phone_url": phone_url.replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
     settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None, "shard": shard})
@@ -116,20 +117,18 @@ def _shard_settings(base: Config, index: int, count: int) -> ShardSettings | Non
 def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, duration_h, ack_after_s,
          timeout_s, echo, shards: int = 1) -> dict[str, Any]:
     protocol = "5" if national_ok else EmbeddedBroker.protocol
-    configs = [_drill_config(base, receiver, protocol, f"geowarn-drill-{scenario.name}", _shard_settings(base, i, shards))
+    configs = [drill_config(base, receiver.url("/{site}/{role}/{phone}"), protocol, f"geowarn-drill-{scenario.name}",
+                            _shard_settings(base, i, shards))
                for i in range(shards)]
     sim = Simulator(configs[0].registry, broker_url, scenario, speed=speed, duration_h=duration_h,
                     client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native")
     run = DrillRun(scenario.name)
     services: list[Service] = []
 
-    def data_clock() -> float:
-        """The newest reading's time: deadman checks and repeats follow the data, so a fast
-        simulation whose publishing lags its own clock does not look like a network gone silent."""
-        newest = max((t for svc in services for t in svc.intake.stats.last_seen_by_site.values()),
-                     default=sim.clock.start)
-        return min(sim.clock.now(), newest)
-
+    # the newest reading any instance has seen: deadman checks and repeats follow the data
+    data_clock = following_data(lambda: {f"{i}/{site}": t for i, svc in enumerate(services)
+                                         for site, t in svc.intake.stats.last_seen_by_site.items()},
+                                sim.clock.start, cap=sim.clock.now)
     for i, cfg in enumerate(configs):
         state = tmp / "state" if shards == 1 else tmp / f"state-{i}"
         services.append(Service(cfg, state, broker_url, drill=True, http=False, clock=data_clock))
