@@ -142,6 +142,7 @@ class QualityRule(_R):
     hampel_k: float = Field(5.0, gt=0)
     spike_floor: float = Field(1.0, ge=0)
     jump: float | None = Field(None, gt=0)
+    jump_step: float | None = Field(None, gt=0)
     flatline_h: float | None = Field(None, gt=0)
     range: dict[str, tuple[float, float]] = {}
     offline_factor: float = Field(3.0, ge=1)

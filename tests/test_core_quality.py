@@ -120,3 +120,72 @@ def test_offline_is_judged_on_the_accelerated_interval_at_yellow():
     res = core.tick(rise + 7200 + 16 * 60)
     assert {(f.device, f.fault) for f in res.faults} == {("c1", "offline"), ("r1", "offline")}
     assert "limit 0.2 h" in res.faults[0].detail
+
+
+def _gnss_network(n: int):
+    core = Core(registry(*[(f"S{i}", [(f"g{i}", "gnss"), (f"c{i}", "crack")]) for i in range(n)], interval_s=3600))
+    ids = np.array([[core.intern(f"S{i}", f"g{i}", "gnss", ch) for ch in ("dx", "dy", "dz", "dh")]
+                    for i in range(n)])
+    return core, ids
+
+
+def _gnss_hour(rng, n: int, shift=None) -> np.ndarray:
+    """One hour of solutions of n still stations: σ 2.5 mm horizontal, 6 mm vertical."""
+    dx, dy, dz = rng.normal(0, 2.5, n), rng.normal(0, 2.5, n), rng.normal(0, 6.0, n)
+    if shift is not None:
+        dx, dy = dx + shift, dy + shift
+    return np.stack([dx, dy, dz, np.hypot(dx, dy)], axis=1)
+
+
+def test_gnss_scatter_from_a_cold_start_raises_nothing():
+    """Sixty still stations, hourly, from their first solution for two weeks: the rate, change
+    and trend tests see windows fill from a ragged edge with a young noise estimate, and must
+    not take scatter for movement (before: blues from the first partly filled rate block and
+    from the noise estimate of a few dozen readings)."""
+    n = 60
+    core, ids = _gnss_network(n)
+    rng = np.random.default_rng(7)
+    out = []
+    for h in range(340):
+        v = _gnss_hour(rng, n)
+        t = np.full(ids.shape, T0 + h * H)
+        out += core.process(ids.ravel(), t.ravel(), v.ravel()).level_changes
+    assert [(e.site, e.level, e.reasons_en) for e in out] == []
+    assert set(core.site_levels().values()) == {"normal"}
+
+
+def test_a_gnss_antenna_jump_is_a_fault_and_no_warning():
+    """A still station steps 30 mm east and north and stays there: a `jump` fault for the
+    technician, removed from the series, so neither rate nor change warns."""
+    n = 3
+    core, ids = _gnss_network(n)
+    rng = np.random.default_rng(3)
+    faults, changes = [], []
+    for h in range(120):
+        v = _gnss_hour(rng, n, shift=np.array([30.0 if h >= 60 else 0.0, 0.0, 0.0]))
+        t = np.full(ids.shape, T0 + h * H)
+        r = core.process(ids.ravel(), t.ravel(), v.ravel())
+        faults += r.faults
+        changes += r.level_changes
+    assert {(f.site, f.fault) for f in faults} == {("S0", "jump")}
+    assert changes == []
+    dh = ids[0, 3]
+    assert abs(core.win.last_v[dh]) < 15  # the 42 mm horizontal step is gone from the series
+
+
+def test_a_step_at_a_site_already_moving_stays_movement():
+    """At yellow or above something at the site moves: the same step is movement, not a jump."""
+    core, ids = _gnss_network(1)
+    crack = core.intern("S0", "c0", "crack", "width")
+    rng = np.random.default_rng(5)
+    t_c, x_c = creep(6, rate_mm_day=30.0, noise=0.05, every_s=3600.0)  # the crack opens 30 mm/day
+    faults = []
+    for h in range(120):
+        ts = T0 + h * H
+        if h < len(t_c):
+            core.process([crack], [t_c[h]], [x_c[h]])
+        v = _gnss_hour(rng, 1, shift=np.array([30.0 if h >= 100 else 0.0]))
+        faults += core.process(ids.ravel(), np.full(4, ts), v.ravel()).faults
+    assert core.site_levels()["S0"] in ("yellow", "orange", "red")
+    assert [f for f in faults if f.fault == "jump"] == []
+    assert core.win.last_v[ids[0, 3]] > 30  # kept in the series

@@ -7,14 +7,12 @@ import pytest
 
 from geowarn.simulators.drill import run_drill
 from geowarn.simulators.drill_html import render
-from geowarn.simulators.scenario import load_scenario
+from geowarn.simulators.scenario import list_scenarios, load_scenario
 
-# The scenarios whose expectations the current detector defaults meet. The others are listed
-# with what they miss in docs/drills.md; they are not hidden behind a skip.
-PASSING = ["slope-failure", "device-offline", "spiking-sensor", "flatline-sensor", "quiet-day"]
+SHIPPED = list_scenarios()
 
 
-@pytest.mark.parametrize("name", PASSING)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_scenario_meets_its_expectation(name, mosquitto, tmp_path):
     scenario = load_scenario(name)
     speed = max(3600.0, scenario.duration_h * 3600 / 20)

@@ -39,6 +39,7 @@ RAIN0 = SLOTS.index("rain_1h")
 FUTURE_S = 600.0  # readings stamped further ahead of `now` than this are dropped
 FORECAST_EVERY_S = 3600.0  # a valid forecast is reported at most this often per series
 DEFAULT_INTERVAL_S = 7200
+NOISE_MEMORY = 128.0  # readings: how long the per-series noise estimate remembers
 
 
 class Core:
@@ -279,9 +280,11 @@ class Core:
             self._fault(res, seq_t[jr[jj], jc[jj]], s, "spike",
                         f"{seq[jr[jj], jc[jj]] + self.offset[s]:g} against the recent median "
                         f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
-        jumps = self._jumps(seq, seq_t, acc, series, H, res)
+        step = np.full_like(seq, np.nan)  # confirmed steps: how far they left the recent median
+        step[jr, jc] = j.step
+        jumps = self._jumps(seq, seq_t, acc, step, series, H, res)
         seq -= jumps
-        self._noise(series, np.where(acc, seq, np.nan))
+        self._noise(series, np.where(acc, seq, np.nan), n_in)
         self.offset[series] += jumps[:, -1]
         # the previous batch's suspects: accepted ones join the windows late, spikes stay out
         np_ = len(rows_p)
@@ -299,23 +302,35 @@ class Core:
         win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
                      np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
 
-    def _noise(self, series: np.ndarray, usable: np.ndarray) -> None:
+    def _noise(self, series: np.ndarray, usable: np.ndarray, new: np.ndarray) -> None:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
-        of successive differences (differences cancel any trend; /√2 undoes differencing)."""
+        of successive differences (differences cancel any trend; /√2 undoes differencing).
+        A view holds a few dozen readings, whose MAD alone is off by ±30 %: an underestimate
+        makes noise look like a significant rate. So the estimate is averaged over time, each
+        batch weighing by the new readings it brings (NOISE_MEMORY readings of memory)."""
         d = np.diff(usable, axis=1)
         enough = d.shape[1] - np.count_nonzero(np.isnan(d), axis=1) >= 8
         if enough.any():
             d = d[enough]
             med = rowmedian(d)
-            self.noise[series[enough]] = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+            est = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+            s = series[enough]
+            old = self.noise[s]
+            # a running mean over the series' first NOISE_MEMORY readings, then exponential
+            w = np.minimum(new[enough] / np.minimum(self.win.count[s] + new[enough], NOISE_MEMORY), 1.0)
+            self.noise[s] = np.where(np.isnan(old), est, old + w * (est - old))
 
-    def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
-               res: CoreResult) -> np.ndarray:
-        """Cumulative jump to subtract from each cell: a step between consecutive usable
-        readings of at least the rule's `jump` is taken for a reference change, not movement."""
+    def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, step: np.ndarray, series: np.ndarray,
+               H: int, res: CoreResult) -> np.ndarray:
+        """Cumulative jump to subtract from each cell, taken for a reference/antenna change, not
+        movement: a step between consecutive usable readings of at least the rule's `jump`; or a
+        confirmed step (`step`: the Hampel test saw the series leave its recent median and stay)
+        of at least `jump_step`, while the site is below yellow. At yellow and above something is
+        moving, and a step is movement: it stays in the series."""
         jump = np.zeros_like(seq)
         lim = self.p.jump[series]
-        if np.isinf(lim).all():
+        lim_step = np.where(self.sites.level[self.series.site_of[series]] < 2, self.p.jump_step[series], np.inf)
+        if np.isinf(lim).all() and np.isinf(lim_step).all():
             return jump
         vals = np.where(acc, seq, np.nan)
         # carry the last usable value forward to compare each usable cell with its predecessor
@@ -328,6 +343,8 @@ class Core:
         d = vals - prev
         with np.errstate(invalid="ignore"):
             hit = acc & (np.abs(d) >= lim[:, None])
+            d = np.where(hit, d, step)
+            hit |= acc & (np.abs(step) >= lim_step[:, None])
         hit[:, :H] = False
         for r, c in zip(*np.nonzero(hit)):
             self._fault(res, seq_t[r, c], int(series[r]), "jump",

@@ -26,6 +26,7 @@ class Params:
         "ant_on": (bool, False), "ant_k": (float, 0.84), "ant_days": (np.int32, 15),
         "id_on": (bool, False), "id_a": (float, 14.82), "id_b": (float, 0.39), "id_level": (np.int8, 1),
         "hampel_w": (np.int32, 16), "hampel_k": (float, 5.0), "floor": (float, 1.0), "jump": (float, np.inf),
+        "jump_step": (float, np.inf),
         "flat_h": (float, np.nan), "lo": (float, -np.inf), "hi": (float, np.inf), "offline_factor": (float, 3.0),
     }
     _cols_tab = ("abs_tab", "change_tab", "rate_tab", "alpha_tab", "horizon_tab", "ant_tab")
@@ -80,6 +81,7 @@ class Params:
         q = rule.quality
         self.hampel_w[sid], self.hampel_k[sid], self.floor[sid] = q.hampel_window, q.hampel_k, q.spike_floor
         self.jump[sid] = q.jump if q.jump is not None else np.inf
+        self.jump_step[sid] = q.jump_step if q.jump_step is not None else np.inf
         self.flat_h[sid] = q.flatline_h if q.flatline_h is not None else np.nan
         self.lo[sid], self.hi[sid] = q.range.get(channel, (-np.inf, np.inf))
         self.offline_factor[sid] = q.offline_factor

@@ -28,6 +28,8 @@ class Judgement:
     accept: np.ndarray  # usable now
     spike: np.ndarray  # departed from the past and the next reading did not follow
     pending: np.ndarray  # departed from the past, no next reading yet: held back until it comes
+    step: np.ndarray  # departed from the past and the next reading stayed out there too: a level
+    # change, by this much (the two readings' mean against the window median; NaN: no step)
     median: np.ndarray
     tol: np.ndarray
 
@@ -54,11 +56,14 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
         has_next = col + 1 < end
         nxt = seq[row, np.minimum(col + 1, seq.shape[1] - 1)]
         has_next &= ~np.isnan(nxt)
-        step = dev & has_next & (np.abs(nxt - x) <= tol)
-    spike = dev & has_next & ~step
+        follows = dev & has_next & (np.abs(nxt - x) <= tol)
+        # a level change: the next reading also stands beyond the tolerance, on the same side
+        step = follows & (np.abs(nxt - med) > tol) & (np.sign(nxt - med) == np.sign(x - med))
+    spike = dev & has_next & ~follows
     pending = dev & ~has_next
     accept = ~np.isnan(x) & ~spike & ~pending
-    return Judgement(accept, spike, pending, med, tol)
+    size = np.where(step, 0.5 * (x + nxt) - med, np.nan)
+    return Judgement(accept, spike, pending, size, med, tol)
 
 
 def flatline(win: Windows, p: Params, sid: np.ndarray) -> np.ndarray:

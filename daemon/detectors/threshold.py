@@ -11,13 +11,14 @@ import numpy as np
 
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
-from .stats import block_means, level_of, theil_sen, threshold_at
+from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
 
 MAD_SCALE = 1.4826
 SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
 
 ABS, CHANGE, RATE = 0, 1, 2
 RATE_BLOCKS = 12
+CHANGE_RECENT = 3  # readings whose median is "now" for the change test
 
 
 @dataclass
@@ -69,16 +70,26 @@ def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np
     for w in sorted(set(window_h.tolist())):  # rows sharing a window share one gather
         rows = np.flatnonzero(window_h == w)
         bt, bx, bn = win.mid_blocks(sid[rows], int(np.ceil(w)), blocks)
+        # a block with far fewer readings than its row's typical block (the ragged edge where
+        # data begins, a gap) carries one or two readings' noise at full Theil-Sen weight: out
+        thin = bn < 0.5 * _median_nonzero(bn)[:, None]
+        bt[thin], bx[thin], bn[thin] = np.nan, np.nan, 0.0
         slope, nb = theil_sen(bt, bx)
         n = bn.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            span = np.fmax(np.max(np.where(np.isnan(bt), -np.inf, bt), axis=1)
-                           - np.min(np.where(np.isnan(bt), np.inf, bt), axis=1), 1.0)
-            # least-squares slope error of readings spread over the span (Theil-Sen's is ~10 % more)
-            se[rows] = sigma[rows] * np.sqrt(12.0 / n) / span * DAY_S
+            # least-squares slope error of the block means weighted by their readings
+            # (Theil-Sen's is ~10 % more): sigma² / Σ n_b (t_b - t̄)²
+            tm = np.nansum(bn * bt, axis=1) / n
+            sxx = np.nansum(bn * (bt - tm[:, None]) ** 2, axis=1)
+            se[rows] = sigma[rows] / np.sqrt(sxx) * DAY_S
         rate[rows] = np.where(nb >= max(3, blocks // 2), slope * DAY_S, np.nan)
         readings[rows] = n
     return rate, se, readings
+
+
+def _median_nonzero(counts: np.ndarray) -> np.ndarray:
+    """Median of each row's non-zero counts (0 for a row without any)."""
+    return np.nan_to_num(rowmedian(np.where(counts > 0, counts, np.nan)))
 
 
 def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Judged:
@@ -94,20 +105,25 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     level[:, ABS] = level_of(value[:, ABS], tab)
     thr[:, ABS] = threshold_at(level[:, ABS], tab)
 
-    # change: the latest value against the first data of the window (daily bins, up to 30 days)
+    # change: where the series stands now (the median of its last three usable readings: one
+    # reading's scatter or a spike is no change) against the mean of the first full day of the
+    # window (daily bins, up to 30 days; a ragged first day of a few readings is no baseline)
+    _, recent, _ = win.raw_last(sid, CHANGE_RECENT)
+    now = rowmedian(recent)
     days = np.ceil(p.change_win_h[sid] / 24.0).astype(int)
     nd = int(days.max()) + 1
     end = np.floor(win.last_ts[sid] / DAY_S).astype(np.int64)
     dsum, dcnt, _ = win.bins("day", sid, end, nd)
     in_win = np.arange(nd)[None, :] >= (nd - 1 - days)[:, None]
     has = (dcnt > 0) & in_win
+    has &= dcnt >= 0.5 * _median_nonzero(np.where(in_win, dcnt, 0.0))[:, None]
     first = np.argmax(has, axis=1)
     rows = np.arange(n)
     with np.errstate(invalid="ignore", divide="ignore"):
         base = dsum[rows, first] / dcnt[rows, first]
     base[~has.any(axis=1)] = np.nan
     tab = p.change_tab[sid]
-    value[:, CHANGE] = np.abs(cur - base)
+    value[:, CHANGE] = np.abs(now - base)
     level[:, CHANGE] = level_of(value[:, CHANGE], tab)
     thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
 
