@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 JOURNAL_FILE = "journal.sqlite"
+ADDED_COLUMNS = {"outbox": {"published_mono": "REAL"}}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     reply_timeout_s REAL,
     next_at REAL NOT NULL,
     created REAL NOT NULL, updated REAL NOT NULL, done_at REAL, published_at REAL,
+    published_mono REAL,                -- commands: time.monotonic() when published (reply deadline)
     last_error TEXT,
     failing_reported INTEGER NOT NULL DEFAULT 0
 );
@@ -101,6 +103,14 @@ class Database:
             # connections and leave it to the others (the intake's journal, the message lane)
             self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a journal was created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+        for column, decl in ADDED_COLUMNS["outbox"].items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

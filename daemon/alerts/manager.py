@@ -153,7 +153,7 @@ class AlertManager:
             for alert in store.open_alerts(db):
                 if alert.kind == "hazard":
                     self._repeat_and_escalate(db, alert, now)
-            for row in outbox.unanswered(db, now):
+            for row in outbox.unanswered(db):
                 status = outbox.settle_command(db, row, False, f"no reply within {row['reply_timeout_s']:g} s", now)
                 self._command_settled(db, row, "published", status, now, "no reply")
             for row in outbox.unpublishable(db):

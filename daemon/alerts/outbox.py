@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from dataclasses import dataclass
 
 from .settings import RetrySettings
@@ -95,6 +96,8 @@ def recover(db: sqlite3.Connection, now: float, retry: RetrySettings | None = No
                "WHERE finished IS NULL", (now,))
     if retry is not None:
         db.execute("UPDATE outbox SET next_at = 0 WHERE status = 'pending' AND next_at > ?", (now + retry.max_s,))
+    # the monotonic clock of a previous boot means nothing now: the wait for a reply starts again
+    db.execute("UPDATE outbox SET published_mono = ? WHERE status = 'published'", (time.monotonic(),))
     return db.execute("UPDATE outbox SET status = 'pending', next_at = 0, updated = ? WHERE status = 'sending'",
                       (now,)).rowcount
 
@@ -119,8 +122,9 @@ def begin_attempt(db: sqlite3.Connection, row: sqlite3.Row, now: float, shown_ta
     racing our own bookkeeping always finds its row."""
     n = row["attempts"] + 1
     status = "published" if row["channel"] == "mqtt" else "sending"
-    db.execute("UPDATE outbox SET attempts = ?, status = ?, published_at = ?, updated = ? WHERE id = ?",
-               (n, status, now if row["channel"] == "mqtt" else None, now, row["id"]))
+    mqtt = row["channel"] == "mqtt"
+    db.execute("UPDATE outbox SET attempts = ?, status = ?, published_at = ?, published_mono = ?, updated = ? "
+               "WHERE id = ?", (n, status, now if mqtt else None, time.monotonic() if mqtt else None, now, row["id"]))
     aid = db.execute("INSERT INTO outbox_attempts (outbox_id, attempt, started, target) VALUES (?,?,?,?)",
                      (row["id"], n, now, shown_target)).lastrowid
     return n, aid
@@ -197,9 +201,12 @@ def settle_command(db: sqlite3.Connection, row: sqlite3.Row, ok: bool, detail: s
     return status
 
 
-def unanswered(db: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
+def unanswered(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Commands whose reply is overdue. A reply's wait is a round trip through the network and
+    the device: real elapsed time (monotonic), whatever clock the lifecycle runs on (a drill's
+    simulated clock passes 15 s in a millisecond), and immune to wall-clock steps."""
     return db.execute("SELECT * FROM outbox WHERE channel = 'mqtt' AND status = 'published' "
-                      "AND published_at + reply_timeout_s <= ?", (now,)).fetchall()
+                      "AND published_mono + reply_timeout_s <= ?", (time.monotonic(),)).fetchall()
 
 
 def unpublishable(db: sqlite3.Connection) -> list[sqlite3.Row]:
