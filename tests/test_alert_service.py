@@ -1,5 +1,6 @@
 """AlertService: the wiring the running service uses (manager, in-process worker, command
 sender, ticker), with the real intake feeding replies through `on_committed`."""
+import dataclasses
 import json
 import time
 
@@ -57,11 +58,39 @@ def test_acknowledgement_over_mqtt_and_malformed_ones_are_dropped(tmp_path, mosq
                 assert svc.acks.subscribed.wait(10)
                 for junk in (b"not json", b'{"alert": "A1"}', b'{"alert": "A999", "by": "x"}', b"[1,2]"):
                     handset.publish("geowarn/v1/ack", junk)
-                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "王监测"}))
+                # an acknowledgement naming another site than the alert's is not for this alert
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{other}", "by": "张", "site": "S1"}))
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "王监测", "site": "S1"}))
                 assert handset.flush(10)
             assert wait_until(lambda: svc.manager.get(aid)[0].acked_at is not None, 10)
             alert = svc.manager.get(aid)[0]
             assert alert.acked_by == "王监测" and alert.acked_via == "mqtt" and alert.status == "open"
             assert svc.manager.get(other)[0].acked_at is None  # the junk acknowledged nothing
+        finally:
+            svc.stop()
+
+
+def test_a_sharded_instance_takes_only_acknowledgements_naming_its_own_site(tmp_path, mosquitto):
+    """Shards number alerts each on their own: `A1` exists in every instance."""
+    from geowarn.daemon.shard import ShardSettings
+    from geowarn.simulators.publisher import Publisher
+    with HttpReceiver() as rx:
+        cfg = load_config(write_config(tmp_path / "geowarn.yaml", rx.port, mosquitto.url))
+        sharded = cfg.settings.model_copy(update={"shard": ShardSettings(index=0, count=2, pin={"S1": 0, "S2": 1})})
+        svc = AlertService(dataclasses.replace(cfg, settings=sharded), tmp_path / "state", mosquitto.url,
+                           tick_s=3600).start()
+        try:
+            aid = svc.handle(SiteLevelChange("S1", time.time(), "orange", "normal", ["雨量 24 h 132 mm"]))
+            with Publisher(mosquitto.url, "handset-2", clean=True) as handset:
+                assert svc.acks.subscribed.wait(10)
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "无站点"}))
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "别的分片", "site": "S2"}))
+                assert handset.flush(10)
+                time.sleep(1.0)
+                assert svc.manager.get(aid)[0].acked_at is None
+                handset.publish("geowarn/v1/ack", json.dumps({"alert": f"A{aid}", "by": "王监测", "site": "S1"}))
+                assert handset.flush(10)
+            assert wait_until(lambda: svc.manager.get(aid)[0].acked_at is not None, 10)
+            assert svc.manager.get(aid)[0].acked_by == "王监测"
         finally:
             svc.stop()

@@ -1,6 +1,12 @@
-"""Acknowledgements over MQTT: `{"alert": "A12", "by": "王霞"}` on `notify.mqtt_ack_topic`
-(QoS 1). The broker's ACL decides who may publish there. A malformed message is logged and
-dropped, never fatal; the outcome is in the alert's audit trail (`acked`, via mqtt)."""
+"""Acknowledgements over MQTT: `{"alert": "A12", "by": "王霞", "site": "XTX005"}` on
+`notify.mqtt_ack_topic` (QoS 1). The broker's ACL decides who may publish there. A malformed
+message is logged and dropped, never fatal; the outcome is in the alert's audit trail (`acked`,
+via mqtt).
+
+`site` is optional for one instance. Sharded instances (docs/scale-out.md) number their alerts
+each on their own, so every one of them hears `A12`: there an acknowledgement must name its
+site, and only the instance owning that site takes it. A named site that is not the alert's
+acknowledges nothing, sharded or not."""
 from __future__ import annotations
 
 import json
@@ -16,22 +22,24 @@ from .store import AlertClosed, AlertNotFound
 log = logging.getLogger("geowarn.alerts.mqtt_ack")
 
 
-def parse_ack(payload: bytes) -> tuple[str, str]:
-    """(alert id text, who) or ValueError with the reason."""
+def parse_ack(payload: bytes) -> tuple[str, str, str | None]:
+    """(alert id text, who, site or None) or ValueError with the reason."""
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("not JSON") from None
     if not isinstance(doc, dict) or doc.get("alert") in (None, "") or not str(doc.get("by") or "").strip():
         raise ValueError('expected {"alert": "A12", "by": "name"}')
-    return str(doc["alert"]), str(doc["by"])[:100]
+    site = doc.get("site")
+    return str(doc["alert"]), str(doc["by"])[:100], (str(site) if site not in (None, "") else None)
 
 
 class AckListener:
     def __init__(self, manager: AlertManager, topic: str, broker_url: str | None = None,
-                 settings: IntakeSettings | None = None):
+                 settings: IntakeSettings | None = None, sharded: bool = False):
         settings = settings or IntakeSettings()
         self.manager = manager
+        self.sharded = sharded
         self.topic = topic
         self.client, self._connect_kwargs, self.broker = client_for(settings, f"{settings.client_id}-acks", broker_url)
         self.subscribed = threading.Event()
@@ -52,7 +60,12 @@ class AckListener:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            alert, who = parse_ack(msg.payload)
+            alert, who, site = parse_ack(msg.payload)
+            if site is None and self.sharded:
+                raise ValueError('sharded: an acknowledgement must name its site ({"site": "XTX005", ...})')
+            if site is not None and self.manager.get(alert)[0].site != site:
+                log.debug("MQTT acknowledgement of %s at %s: not this instance's alert", alert, site)
+                return
             acked = self.manager.ack(alert, who, via="mqtt")
             log.info("A%d acknowledged over MQTT by %s", acked.id, acked.acked_by)
         except (ValueError, AlertNotFound, AlertClosed) as e:

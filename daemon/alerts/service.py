@@ -39,7 +39,8 @@ class AlertService:
                                     express=self.worker,
                                     synchronous=s.journal.synchronous, clock=clock)
         topic = s.notify.mqtt_ack_topic
-        self.acks = AckListener(self.manager, topic, broker_url, s.intake) if topic else None
+        sharded = s.shard is not None and s.shard.count > 1
+        self.acks = AckListener(self.manager, topic, broker_url, s.intake, sharded=sharded) if topic else None
         self.http_settings = s.http
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
