@@ -59,6 +59,9 @@ class DrillRun:
         return on_event
 
 
+DRILL_REPLY_TIMEOUT_S = 1.0
+
+
 def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str,
                  shard: ShardSettings | None = None) -> Config:
     """The network's own configuration, with every phone routed to the capture receiver. On a
@@ -75,7 +78,13 @@ def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str,
         "phone_url": phone_url.replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
-    settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None, "shard": shard})
+    # a reply's wait is real time (the outbox's monotonic deadline); simulated devices on a local
+    # broker answer in milliseconds, and a drill compresses hours into seconds: wait briefly
+    sirens = s.sirens.model_copy(update={"reply_timeout_s": min(s.sirens.reply_timeout_s, DRILL_REPLY_TIMEOUT_S)})
+    sampling = s.sampling.model_copy(update={"reply_timeout_s": min(s.sampling.reply_timeout_s,
+                                                                     DRILL_REPLY_TIMEOUT_S)})
+    settings = s.model_copy(update={"notify": notify, "intake": intake, "influx": None, "shard": shard,
+                                    "sirens": sirens, "sampling": sampling})
     return Config(source=cfg.source, registry=registry, settings=settings)
 
 
@@ -173,11 +182,13 @@ def _acknowledge_due(svc: Service, run: DrillRun, now: float, ack_after_s: float
 
 
 def _settle(svc: Service, quiet_s: float = 1.0, limit_s: float = 30.0) -> None:
-    """Wait until the intake has committed everything and the outbox has nothing due."""
+    """Wait until the intake has committed everything and the outbox has nothing due, and no
+    command still waits for its reply (a silent siren must be found silent before the report)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         busy = svc.intake.queued or svc.journal._query(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND next_at <= ?", (svc.clock(),)
+            "SELECT COUNT(*) FROM outbox WHERE (status IN ('pending', 'sending') AND next_at <= ?) "
+            "OR status = 'published'", (svc.clock(),)
         )[0][0]
         if not busy:
             time.sleep(quiet_s)
