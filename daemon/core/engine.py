@@ -29,7 +29,7 @@ from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
-from .buffers import RAW, Windows, grown, starts_of
+from .buffers import DAY_S, RAW, Windows, grown, starts_of
 from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
@@ -325,11 +325,13 @@ class Core:
         """Cumulative jump to subtract from each cell, taken for a reference/antenna change, not
         movement: a step between consecutive usable readings of at least the rule's `jump`; or a
         confirmed step (`step`: the Hampel test saw the series leave its recent median and stay)
-        of at least `jump_step`, while the site is below yellow. At yellow and above something is
-        moving, and a step is movement: it stays in the series."""
+        of at least `jump_step`, while the site is below yellow, and so sudden that as movement it
+        would be a red rate (a quiet slope does not go there in one report; over a long gap between
+        readings a step is the movement of the gap). At yellow and above something is moving, and
+        a step is movement: it stays in the series."""
         jump = np.zeros_like(seq)
         lim = self.p.jump[series]
-        lim_step = np.where(self.sites.level[self.series.site_of[series]] < 2, self.p.jump_step[series], np.inf)
+        lim_step = np.where(self.sites.level[self.series.site_of[series]] < YELLOW, self.p.jump_step[series], np.inf)
         if np.isinf(lim).all() and np.isinf(lim_step).all():
             return jump
         vals = np.where(acc, seq, np.nan)
@@ -341,10 +343,12 @@ class Core:
         prev = np.where(np.concatenate([np.zeros((len(series), 1), bool), acc[:, :-1]], axis=1).cumsum(axis=1) > 0,
                         vals[rows, prev_idx], np.nan)
         d = vals - prev
-        with np.errstate(invalid="ignore"):
+        gap_days = (seq_t - seq_t[rows, prev_idx]) / DAY_S
+        with np.errstate(invalid="ignore", divide="ignore"):
             hit = acc & (np.abs(d) >= lim[:, None])
             d = np.where(hit, d, step)
-            hit |= acc & (np.abs(step) >= lim_step[:, None])
+            sudden = np.abs(step) / gap_days >= self.p.rate_tab[series, 3][:, None]
+            hit |= acc & (np.abs(step) >= lim_step[:, None]) & sudden
         hit[:, :H] = False
         for r, c in zip(*np.nonzero(hit)):
             self._fault(res, seq_t[r, c], int(series[r]), "jump",
