@@ -81,8 +81,10 @@ FROM readings r CROSS JOIN temp.export_series s ON s.id = r.series  -- CROSS: th
 WHERE r.rowid > ? AND r.rowid <= ? AND {_EXACT}
 GROUP BY r.ts_ms, s.dev"""
 _READING_LINES = f"SELECT MAX(r.rowid), {_LINE} {_GROUPED}"
-# The same lines as one request body (points, rows in them, body): no Python object per line
-_READING_BODY = f"SELECT COUNT(*), TOTAL(n), group_concat(line, char(10)) FROM (SELECT COUNT(*) AS n, {_LINE} AS line {_GROUPED})"
+# The same lines as one request body (points, rows in them, body): no Python object per line, and
+# as a BLOB, the UTF-8 SQLite made, not decoded to str only to be encoded again
+_READING_BODY = (f"SELECT COUNT(*), TOTAL(n), CAST(group_concat(line, char(10)) AS BLOB) "
+                 f"FROM (SELECT COUNT(*) AS n, {_LINE} AS line {_GROUPED})")
 _ODD_READINGS = f"""
 SELECT r.rowid, r.series, r.ts_ms, r.value FROM readings r
 WHERE r.rowid > ? AND r.rowid <= ?
@@ -316,9 +318,11 @@ def resolve_token(settings: InfluxSettings, base: Path | None = None) -> str | N
 
 
 def default_read_ahead() -> int:
-    """Threads that format pages ahead: only where cores are left over for the database and
-    the intake (on two cores they only contend for them)."""
-    return max(0, min(4, (os.cpu_count() or 1) - 2))
+    """Threads that format pages ahead. One from two cores on: SQLite formats a page without
+    the GIL while the previous page is on the wire, so the formatting hides behind the server's
+    work; more only where cores are left over for the database and the intake."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else max(1, min(4, cpus - 2))
 
 
 class InfluxExporter:
@@ -347,6 +351,7 @@ class InfluxExporter:
         self._lock = threading.Lock()  # run_once from one thread at a time
         self._series_meta: dict[int, tuple[str, str]] = {}  # series id -> (line prefix, field key)
         self._prefixes: dict[str, int] = {}  # line prefix -> small int: SQLite groups ints faster
+        self._device_prefixes: dict[tuple[str, str, str], str] = {}  # (site, device, kind) -> line prefix
         self._series_lock = threading.Lock()
         self._series_db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         self._reader_conns: list[sqlite3.Connection] = []
@@ -611,8 +616,9 @@ class InfluxExporter:
         finally:
             db.execute("COMMIT")
         lines, bad = odd
-        texts = ([body] if body else []) + [text for text, _ in lines]  # body: NULL without a group
-        return _Page("readings", last, rows, points + len(lines), "\n".join(texts).encode("utf-8"), bad,
+        if lines:  # body: NULL when no row made a group
+            body = b"\n".join(([body] if body else []) + [text.encode("utf-8") for text, _ in lines])
+        return _Page("readings", last, rows, points + len(lines), body or b"", bad,
                      partial(self._reading_lines, after, last))
 
     def _reading_lines(self, after: int, last: int) -> list[tuple[str, int]]:
@@ -668,10 +674,18 @@ class InfluxExporter:
             for sid, site, device, kind, channel in new:
                 meta = self._series_meta.get(sid)
                 if meta is None:
-                    tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
-                    meta = self._series_meta[sid] = ("reading" + tag_set(tags), channel.translate(_ESC_KEY))
+                    meta = self._series_meta[sid] = (self._reading_prefix(site, device, kind), channel.translate(_ESC_KEY))
                 rows.append((sid, meta[0] + " ", meta[1] + "=", self._prefixes.setdefault(meta[0], len(self._prefixes))))
             return rows
+
+    def _reading_prefix(self, site: str, device: str, kind: str) -> str:
+        """`reading,<tags>`, escaped once per device (its channels share it)."""
+        key = (site, device, kind)
+        prefix = self._device_prefixes.get(key)
+        if prefix is None:
+            tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
+            prefix = self._device_prefixes[key] = "reading" + tag_set(tags)
+        return prefix
 
     def _county(self, site: str) -> str:
         s = self.registry.site(site) if self.registry is not None else None
