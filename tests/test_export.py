@@ -345,3 +345,25 @@ def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm,
         assert got[ch]["values"][0] == pytest.approx(v, rel=1e-12), ch
         assert got[ch]["timestamps"][0] == round(ts * 1000)
     assert got["dy"]["values"][1] == -7.25 and len(got["dx"]["values"]) == 1  # inf was not sent
+
+
+def test_a_rejected_reading_is_bisected_out_of_its_page_and_the_rest_lands_once(vm, jpath):
+    with Journal(jpath, "normal") as j:
+        fill(j, REG, 500, START)
+    gnss = next(d for d in REG.devices if d.kind == "gnss")
+    with sqlite3.connect(jpath) as db:  # a channel name far longer than a line may be (see above)
+        db.execute("INSERT INTO series (id, site, device, kind, channel) VALUES (9000, ?, ?, 'gnss', ?)",
+                   (gnss.site, gnss.id, "x" * 1_000_000))
+        # the earliest instant, so its line comes first in the page's body
+        db.execute("INSERT INTO readings (series, ts_ms, value, received_ms) VALUES (9000, ?, 1.5, 0)",
+                   (round(START * 1000) - 60_000,))
+    with InfluxExporter(jpath, settings(vm), REG) as ex:
+        written = ex.run_once()
+        assert ex.backlog()["readings"] == 0 and ex.stats.failures == 0
+        (bad,) = ex.quarantined()
+        assert (bad["stream"], bad["source_rowid"]) == ("readings", 501)
+        assert bad["reason"].startswith("HTTP 400") and bad["line"].startswith("reading,county=")
+    rows = vm.export_until('{__name__=~"reading_.+"}', 500)
+    samples = [(r["metric"]["__name__"], r["metric"]["device"], ts) for r in rows for ts in r["timestamps"]]
+    assert len(samples) == len(set(samples)) == 500  # every good reading, once
+    assert written == ex.stats.points and ex.stats.quarantined == 1
