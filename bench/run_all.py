@@ -96,7 +96,8 @@ def figures(runs: dict[str, dict]) -> dict[str, Any]:
                 higher_is_better=False, goal=alert["goal_siren_p99_ms"] if p == "p99" else None)
     if exp := r.get("bench_export.py"):
         out["export_points_per_s"] = _fig(exp["export"]["points_per_s"], exp["raw_post"]["points_per_s"], "points/s",
-                                          "pre-built line protocol POSTed with urllib", goal_ratio=exp["goal"])
+                                          "the same line protocol, pre-built, POSTed on one kept-alive connection",
+                                          goal_ratio=exp["goal"])
     if warm := r.get("bench_warm.py"):
         out["warm_up_30_days_s"] = _fig(warm["warm_s"], warm["read_only_s"], "s",
                                         "reading the same journal rows with no detector work",

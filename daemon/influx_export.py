@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -71,12 +72,19 @@ _PRUNABLE = (
 # on 2M values; beyond, its long-double arithmetic can miss the last digit): those rows go
 # through Python's repr instead, with the non-finite and the orphans.
 _EXACT = "(r.value = 0 OR abs(r.value) BETWEEN 1e-100 AND 1e100)"
-_READING_LINES = f"""
-SELECT MAX(r.rowid), COUNT(*), s.prefix || ' ' || group_concat(s.fkey || '=' || printf('%!.17g', r.value), ',')
-       || ' ' || r.ts_ms
+# One line per (device, instant) with every channel as a field, formatted by SQLite in C from the
+# series' pre-escaped `head` ("reading,<tags> ") and `fkey` ("<channel>="): a Python loop over the
+# rows cost more than the HTTP write. Grouped by (ts, device): SQLite sorts two integers.
+_LINE = "s.head || group_concat(s.fkey || printf('%!.17g', r.value), ',') || ' ' || r.ts_ms"
+_GROUPED = f"""
 FROM readings r CROSS JOIN temp.export_series s ON s.id = r.series  -- CROSS: the rowid range drives
 WHERE r.rowid > ? AND r.rowid <= ? AND {_EXACT}
-GROUP BY s.dev, r.ts_ms"""
+GROUP BY r.ts_ms, s.dev"""
+_READING_LINES = f"SELECT MAX(r.rowid), {_LINE} {_GROUPED}"
+# The same lines as one request body (points, rows in them, body): no Python object per line, and
+# as a BLOB, the UTF-8 SQLite made, not decoded to str only to be encoded again
+_READING_BODY = (f"SELECT COUNT(*), TOTAL(n), CAST(group_concat(line, char(10)) AS BLOB) "
+                 f"FROM (SELECT COUNT(*) AS n, {_LINE} AS line {_GROUPED})")
 _ODD_READINGS = f"""
 SELECT r.rowid, r.series, r.ts_ms, r.value FROM readings r
 WHERE r.rowid > ? AND r.rowid <= ?
@@ -276,8 +284,20 @@ class _Page:
     stream: str
     last_rowid: int  # the cursor after this page
     rows: int
-    lines: list[tuple[str, int]]  # (line protocol, source rowid)
+    points: int
+    body: bytes  # the points' line protocol, one a line, UTF-8: what is sent
     bad: list[tuple[int, str, str]]  # (source rowid, reason, what we have of the point)
+    # (line protocol, source rowid) of each point, made when a rejected batch must be bisected
+    lines: Callable[[], list[tuple[str, int]]]
+
+    @classmethod
+    def of(cls, stream: str, last_rowid: int, rows: int, lines: list[tuple[str, int]],
+           bad: list[tuple[int, str, str]]) -> "_Page":
+        return cls(stream, last_rowid, rows, len(lines), _body(lines), bad, lambda: lines)
+
+
+def _body(lines: Sequence[tuple[str, int]]) -> bytes:
+    return "\n".join([text for text, _ in lines]).encode("utf-8")
 
 
 def resolve_token(settings: InfluxSettings, base: Path | None = None) -> str | None:
@@ -298,9 +318,11 @@ def resolve_token(settings: InfluxSettings, base: Path | None = None) -> str | N
 
 
 def default_read_ahead() -> int:
-    """Threads that format pages ahead: only where cores are left over for the database and
-    the intake (on two cores they only contend for them)."""
-    return max(0, min(4, (os.cpu_count() or 1) - 2))
+    """Threads that format pages ahead. One from two cores on: SQLite formats a page without
+    the GIL while the previous page is on the wire, so the formatting hides behind the server's
+    work; more only where cores are left over for the database and the intake."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else max(1, min(4, cpus - 2))
 
 
 class InfluxExporter:
@@ -331,6 +353,7 @@ class InfluxExporter:
         self._lock = threading.Lock()  # run_once from one thread at a time
         self._series_meta: dict[int, tuple[str, str]] = {}  # series id -> (line prefix, field key)
         self._prefixes: dict[str, int] = {}  # line prefix -> small int: SQLite groups ints faster
+        self._device_prefixes: dict[tuple[str, str, str], str] = {}  # (site, device, kind) -> line prefix
         self._series_lock = threading.Lock()
         self._series_db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         self._reader_conns: list[sqlite3.Connection] = []
@@ -378,12 +401,12 @@ class InfluxExporter:
                         if stop is not None and stop.is_set():
                             return written
                         try:
-                            rejected = self._deliver(page.lines)
+                            rejected = self._deliver(page)
                         except _Transient as e:
                             self._failed(str(e))
                             return written
                         self._commit(page, rejected)
-                        n = len(page.lines) - len(rejected)
+                        n = page.points - len(rejected)
                         written += n
                         batches += 1
                         self.stats.per_stream[stream] += n
@@ -489,32 +512,43 @@ class InfluxExporter:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def _post(self, lines: Sequence[tuple[str, int]]) -> None:
+    def _deliver(self, page: _Page) -> list[tuple[int, str, str]]:
+        """Write the page's body; the points the server rejects come back as (rowid, reason,
+        line), found by bisecting the page's lines, so one bad point costs log2(batch) extra
+        requests and the rest lands."""
+        if not page.points:
+            return []
+        complaint = self._write(page.body)
+        return [] if complaint is None else self._bisect(page.lines(), complaint)
+
+    def _bisect(self, lines: list[tuple[str, int]], complaint: str) -> list[tuple[int, str, str]]:
+        if len(lines) == 1:
+            return [(lines[0][1], complaint, lines[0][0])]
+        mid = len(lines) // 2
+        rejected = []
+        for half in (lines[:mid], lines[mid:]):
+            c = self._write(_body(half))
+            if c is not None:
+                rejected += self._bisect(half, c)
+        return rejected
+
+    def _write(self, body: bytes) -> str | None:
+        """POST `body` through influxdb-client's v2 write API (bytes go out as they are); None
+        when the server took it all, its complaint when it rejected points. Raises _Transient
+        when the data must wait."""
         from influxdb_client import WritePrecision
-
-        body = "\n".join(t for t, _ in lines).encode("utf-8")
-        self.write_api.write(self.settings.bucket, self.settings.org, body, write_precision=WritePrecision.MS)
-
-    def _deliver(self, lines: list[tuple[str, int]]) -> list[tuple[int, str, str]]:
-        """Write `lines`; the ones the server rejects come back as (rowid, reason, line), found by
-        bisecting the batch, so one bad point costs log2(batch) extra requests and the rest lands."""
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError
 
-        if not lines:
-            return []
         try:
-            self._post(lines)
-            return []
+            self.write_api.write(self.settings.bucket, self.settings.org, body, write_precision=WritePrecision.MS)
+            return None
         except ApiException as e:
             status = e.status or 0
             reason = _api_message(e)
             # 400 bad point / partial write, 422 outside retention, 413 batch too large
             if status in (400, 413, 422):
-                if len(lines) == 1:
-                    return [(lines[0][1], f"HTTP {status}: {reason}", lines[0][0])]
-                mid = len(lines) // 2
-                return self._deliver(lines[:mid]) + self._deliver(lines[mid:])
+                return f"HTTP {status}: {reason}"
             # 401/403/404 (token, bucket) and 429/5xx: the data waits for the operator or server
             raise _Transient(f"HTTP {status}: {reason}") from None
         except (HTTPError, OSError) as e:
@@ -526,9 +560,10 @@ class InfluxExporter:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT INTO export_quarantine (quarantined_ms, stream, source_rowid, reason, line) VALUES (?,?,?,?,?)",
-                [(now_ms, page.stream, rowid, reason[:REASON_MAX], line) for rowid, reason, line in bad])
+            if bad:
+                db.executemany(
+                    "INSERT INTO export_quarantine (quarantined_ms, stream, source_rowid, reason, line) VALUES (?,?,?,?,?)",
+                    [(now_ms, page.stream, rowid, reason[:REASON_MAX], line) for rowid, reason, line in bad])
             db.execute("INSERT INTO export_cursor VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET rowid = excluded.rowid",
                        (page.stream, page.last_rowid))
             db.execute("COMMIT")
@@ -541,7 +576,7 @@ class InfluxExporter:
             log.info("InfluxDB back after %d failed attempts", s.failures)
         s.failures = 0
         s.batches += 1
-        s.points += len(page.lines) - len(rejected)
+        s.points += page.points - len(rejected)
         s.quarantined += len(bad)
         s.last_success = time.time()
         for rowid, reason, _ in bad:
@@ -579,16 +614,33 @@ class InfluxExporter:
         db = self._reader()
         db.execute("BEGIN")  # one snapshot for both queries
         try:
-            # SQLite groups the page into one line per (device, ts) with every channel as a
-            # field, in C: building lines in Python cost 3x the HTTP write
-            grouped = db.execute(_READING_LINES, (after, last)).fetchall()
-            lines = [(text, rowid) for rowid, _, text in grouped]
-            # the odd rows' query only when some rows did not make it into a line
-            odd = db.execute(_ODD_READINGS, (after, last)).fetchall() if sum(n for _, n, _ in grouped) < rows else []
+            points, grouped, body = db.execute(_READING_BODY, (after, last)).fetchone()
+            odd = self._odd_readings(db, after, last) if grouped < rows else ([], [])
         finally:
             db.execute("COMMIT")
+        lines, bad = odd
+        if lines:  # body: NULL when no row made a group
+            body = b"\n".join(([body] if body else []) + [text.encode("utf-8") for text, _ in lines])
+        return _Page("readings", last, rows, points + len(lines), body or b"", bad,
+                     partial(self._reading_lines, after, last))
+
+    def _reading_lines(self, after: int, last: int) -> list[tuple[str, int]]:
+        """The page's lines one by one with their source rowid, as `_build_readings` sent them."""
+        db = self._reader()
+        db.execute("BEGIN")
+        try:
+            lines = [(text, rowid) for rowid, text in db.execute(_READING_LINES, (after, last))]
+            return lines + self._odd_readings(db, after, last)[0]
+        finally:
+            db.execute("COMMIT")
+
+    def _odd_readings(self, db: sqlite3.Connection, after: int, last: int
+                      ) -> tuple[list[tuple[str, int]], list[tuple[int, str, str]]]:
+        """Lines (with Python's repr) and quarantined rows for the rare readings SQLite cannot
+        format exactly or at all; one point each."""
+        lines: list[tuple[str, int]] = []
         bad: list[tuple[int, str, str]] = []
-        for rowid, sid, ts_ms, value in odd:  # the rare rows SQLite cannot format exactly
+        for rowid, sid, ts_ms, value in db.execute(_ODD_READINGS, (after, last)):
             meta = self._series_meta.get(sid)
             if meta is None:
                 bad.append((rowid, f"unknown series {sid}", f"series={sid} ts_ms={ts_ms} value={value!r}"))
@@ -596,14 +648,14 @@ class InfluxExporter:
                 bad.append((rowid, f"non-finite or non-numeric value {value!r}", f"{meta[0]} {meta[1]}={value!r} {ts_ms}"))
             else:
                 lines.append((f"{meta[0]} {meta[1]}={value!r} {ts_ms}", rowid))
-        return _Page("readings", last, rows, lines, bad)
+        return lines, bad
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection, its TEMP table of series brought up to date."""
         r = self._local.__dict__.get("reader")
         if r is None:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, "
+            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, head TEXT NOT NULL, "
                          "fkey TEXT NOT NULL, dev INTEGER NOT NULL)")
             r = self._local.reader = [conn, 0]
             with self._series_lock:
@@ -616,8 +668,8 @@ class InfluxExporter:
         return conn
 
     def _sync_series(self, top: int) -> list[tuple[int, str, str, int]]:
-        """Series after id `top` as (id, line prefix, field key, device number): the prefix is
-        the measurement and tags, escaped here once. Series are never deleted."""
+        """Series after id `top` as (id, line head, field key and `=`, device number): the head is
+        the measurement and tags and a space, escaped here once. Series are never deleted."""
         with self._series_lock:
             new = self._series_db.execute("SELECT id, site, device, kind, channel FROM series WHERE id > ? "
                                           "ORDER BY id", (top,)).fetchall()
@@ -625,10 +677,18 @@ class InfluxExporter:
             for sid, site, device, kind, channel in new:
                 meta = self._series_meta.get(sid)
                 if meta is None:
-                    tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
-                    meta = self._series_meta[sid] = ("reading" + tag_set(tags), channel.translate(_ESC_KEY))
-                rows.append((sid, meta[0], meta[1], self._prefixes.setdefault(meta[0], len(self._prefixes))))
+                    meta = self._series_meta[sid] = (self._reading_prefix(site, device, kind), channel.translate(_ESC_KEY))
+                rows.append((sid, meta[0] + " ", meta[1] + "=", self._prefixes.setdefault(meta[0], len(self._prefixes))))
             return rows
+
+    def _reading_prefix(self, site: str, device: str, kind: str) -> str:
+        """`reading,<tags>`, escaped once per device (its channels share it)."""
+        key = (site, device, kind)
+        prefix = self._device_prefixes.get(key)
+        if prefix is None:
+            tags = {"site": site, "device": device, "kind": kind, "county": self._county(site)}
+            prefix = self._device_prefixes[key] = "reading" + tag_set(tags)
+        return prefix
 
     def _county(self, site: str) -> str:
         s = self.registry.site(site) if self.registry is not None else None
@@ -672,7 +732,7 @@ class InfluxExporter:
                 lines.append((make_line("device_status", tags, fields, ts_ms), rowid))
             except (BadPoint, ValueError) as e:
                 bad.append((rowid, f"status of {device}: {e}", f"{device} {ts_ms} {raw[:2000]}"))
-        return _Page("statuses", rows[-1][0], len(rows), lines, bad)
+        return _Page.of("statuses", rows[-1][0], len(rows), lines, bad)
 
     def _page_quarantine(self, after: int, limit: int) -> _Page | None:
         rows = self.db.execute("SELECT rowid, received_ms, reason, device FROM quarantine WHERE rowid > ? "
@@ -692,7 +752,7 @@ class InfluxExporter:
             c[1] += 1
         lines = [(make_line("quarantine", {"reason": reason, **self._tags_of_device(dev)}, {"count": n}, ms), rowid)
                  for (ms, reason, dev), (rowid, n) in counts.items()]
-        return _Page("quarantine", rows[-1][0], limit if full else len(rows), lines, [])
+        return _Page.of("quarantine", rows[-1][0], limit if full else len(rows), lines, [])
 
     def _page_events(self, after: int, limit: int) -> _Page | None:
         rows = self.db.execute("SELECT id, measurement, tags, fields, ts_ms FROM export_events WHERE id > ? "
@@ -708,7 +768,7 @@ class InfluxExporter:
                 lines.append((make_line(measurement, t, f, ts_ms), rowid))
             except (BadPoint, ValueError, TypeError) as e:
                 bad.append((rowid, f"event {measurement}: {e}", f"{measurement} {tags} {fields} {ts_ms}"[:4000]))
-        return _Page("events", rows[-1][0], len(rows), lines, bad)
+        return _Page.of("events", rows[-1][0], len(rows), lines, bad)
 
 
 def _api_message(e: Exception) -> str:

@@ -19,7 +19,7 @@ import pytest
 from geowarn.daemon.config import ConfigError, InfluxSettings, default_config_path, load_config
 from geowarn.daemon.influx_export import EventRow, InfluxExporter, export_events, prune_journal, resolve_token
 from geowarn.daemon.journal import Entry, Journal, Quarantined
-from geowarn.drivers.base import DeviceStatus, Rejection
+from geowarn.drivers.base import DeviceStatus, Reading, Rejection
 from geowarn.simulators.journal_fill import fill
 from geowarn.simulators.local_victoria import VictoriaMetrics
 
@@ -313,3 +313,57 @@ def test_events_refuse_ids_as_tags_and_bad_values(jpath):
     conn.close()
     with InfluxExporter(jpath, InfluxSettings(url="http://127.0.0.1:9")) as ex:  # never posts here
         assert ex.backlog()["events"] == 1
+
+
+def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm, jpath):
+    gnss = next(d for d in REG.devices if d.kind == "gnss")
+    ts = time.time() - 600
+    # dx..dh at one instant: SQLite formats the ordinary values, Python's repr the ones beyond
+    # printf's exact range; inf cannot be written at all
+    values = {"dx": 11.503, "dy": 0.1 + 0.2, "dz": 1e300, "dh": -2.5e-200}
+    entry = Entry(readings=[(Reading(gnss.id, "gnss", ch, ts, v), gnss.site) for ch, v in values.items()]
+                  + [(Reading(gnss.id, "gnss", "dx", ts + 60, float("inf")), gnss.site),
+                     (Reading(gnss.id, "gnss", "dy", ts + 60, -7.25), gnss.site)])
+    with Journal(jpath, "normal") as j:
+        j.write(entry, now=ts)
+    with sqlite3.connect(jpath) as db:  # a row whose series is gone (a hand-edited journal)
+        db.execute("INSERT INTO readings (series, ts_ms, value, received_ms) VALUES (9999, 1, 1.0, 1)")
+    with InfluxExporter(jpath, settings(vm), REG) as ex:
+        page = ex._page_readings(0, 100)
+        sent = page.body.decode().split("\n")
+        # what a rejected batch is bisected over is exactly what was sent
+        assert sorted(sent) == sorted(text for text, _ in page.lines())
+        assert len(sent) == page.points == 4  # one grouped line per instant, one per extreme value
+        assert {reason.split(" ")[0] for _, reason, _ in page.bad} == {"unknown", "non-finite"}
+        fields = [f.split("=") for line in sent for f in line.split(" ")[1].split(",")]
+        # every double round-trips through its text (VictoriaMetrics itself keeps ~15 digits)
+        assert sorted((ch, float(text)) for ch, text in fields) == sorted([*values.items(), ("dy", -7.25)])
+        assert ex.run_once() == 4
+        assert ex.stats.quarantined == 2 and ex.backlog()["readings"] == 0
+    got = {r["metric"]["__name__"].removeprefix("reading_"): r for r in vm.export_until('{__name__=~"reading_.+"}', 5)}
+    for ch, v in values.items():
+        assert got[ch]["values"][0] == pytest.approx(v, rel=1e-12), ch
+        assert got[ch]["timestamps"][0] == round(ts * 1000)
+    assert got["dy"]["values"][1] == -7.25 and len(got["dx"]["values"]) == 1  # inf was not sent
+
+
+def test_a_rejected_reading_is_bisected_out_of_its_page_and_the_rest_lands_once(vm, jpath):
+    with Journal(jpath, "normal") as j:
+        fill(j, REG, 500, START)
+    gnss = next(d for d in REG.devices if d.kind == "gnss")
+    with sqlite3.connect(jpath) as db:  # a channel name far longer than a line may be (see above)
+        db.execute("INSERT INTO series (id, site, device, kind, channel) VALUES (9000, ?, ?, 'gnss', ?)",
+                   (gnss.site, gnss.id, "x" * 1_000_000))
+        # the earliest instant, so its line comes first in the page's body
+        db.execute("INSERT INTO readings (series, ts_ms, value, received_ms) VALUES (9000, ?, 1.5, 0)",
+                   (round(START * 1000) - 60_000,))
+    with InfluxExporter(jpath, settings(vm), REG) as ex:
+        written = ex.run_once()
+        assert ex.backlog()["readings"] == 0 and ex.stats.failures == 0
+        (bad,) = ex.quarantined()
+        assert (bad["stream"], bad["source_rowid"]) == ("readings", 501)
+        assert bad["reason"].startswith("HTTP 400") and bad["line"].startswith("reading,county=")
+    rows = vm.export_until('{__name__=~"reading_.+"}', 500)
+    samples = [(r["metric"]["__name__"], r["metric"]["device"], ts) for r in rows for ts in r["timestamps"]]
+    assert len(samples) == len(set(samples)) == 500  # every good reading, once
+    assert written == ex.stats.points and ex.stats.quarantined == 1
