@@ -414,24 +414,125 @@ def test_network_cut_and_slowed_between_geowarn_and_the_notification_gateway(mos
         stop_geowarn(proc)
         proxy.close()
         rx.stop()
-    final = [r for r in rows() if r["status"] == "delivered"]
+    receipts, attempts = assert_each_state_change_delivered(state, rx, proxy.port)
+    assert sum(a[1] for a in attempts.values()) >= 10 and proxy.cuts >= 10
+    print(f"\n{len(receipts)} messages delivered; {sum(n > 1 for n in receipts.values())} received twice "
+          "(the answer lost to a cut)")
+
+
+def assert_each_state_change_delivered(state, rx, port: int) -> tuple[dict, dict]:
+    """Every message the outbox holds was delivered; each reached its recipient at least once
+    (`rx`, reached through `port`), never more often than it was attempted, and more than once
+    only after an attempt that failed (its answer lost to a cut, or the process killed with the
+    request on the wire): a send recorded as confirmed is never repeated. Both state changes of
+    S1 (going up to red; stood down) reached monitors, officials and households.
+    Returns (receipts per outbox id, (attempts, failed attempts) per outbox id)."""
+    from alert_fixtures import role_of
+
+    rows = sqlite_rows(state, "SELECT * FROM outbox WHERE channel = 'apprise'")
+    assert rows and all(r["status"] in ("delivered", "cancelled") for r in rows), \
+        Counter(r["status"] for r in rows)
+    final = [r for r in rows if r["status"] == "delivered"]
     attempts = {r["id"]: (r["attempts"], r["failed"]) for r in sqlite_rows(
         state, "SELECT outbox_id AS id, COUNT(*) AS attempts, SUM(ok = 0) AS failed FROM outbox_attempts GROUP BY outbox_id")}
     got = Counter((r.path, r.title, r.message) for r in rx.received)
-    port_part = f"127.0.0.1:{proxy.port}"
+    port_part = f"127.0.0.1:{port}"
     receipts = {r["id"]: got[(r["target"].split(port_part, 1)[1], r["title"], r["body"])] for r in final}
     for r in final:
         n, (tries, failed) = receipts[r["id"]], attempts[r["id"]]
         assert n >= 1, f"lost: {r['key']}"
         assert n <= tries, f"received more often than sent: {r['key']}"
         assert n == 1 or failed, f"confirmed, then sent again: {r['key']}"
-    # both state changes reached every role they are for
     for events in (("opened", "raised"), ("stood_down",)):
         roles = {role_of(r["target"].split(port_part, 1)[1]) for r in final if r["key"].split(":")[2] in events}
         assert {"monitor", "official", "household"} <= roles, (events, roles)
-    assert sum(a[1] for a in attempts.values()) >= 10 and proxy.cuts >= 10
-    print(f"\n{len(final)} messages delivered; {sum(n > 1 for n in receipts.values())} received twice "
-          "(the answer lost to a cut)")
+    return receipts, attempts
+
+
+def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_path):
+    """geowarn SIGKILLed again and again while S1's readings take it to red and while the
+    messages go out (over a slow link, so kills land with requests on the wire), then stood
+    down. One alert, each level raised once in its history, every message of each state change
+    delivered at least once, and a confirmed send never repeated."""
+    from alert_fixtures import write_config
+    from tcp_proxy import TcpProxy
+    from test_pipeline import _publish_accelerating_slope
+
+    from geowarn.daemon.config import load_config
+    from geowarn.simulators.http_receiver import HttpReceiver
+
+    rnd = random.Random(seed := random.randrange(2**32))
+    state = tmp_path / "state"
+    state.mkdir()
+    rx = HttpReceiver().start()
+    proxy = TcpProxy(rx.port).start()
+    proxy.delay_s = 0.15
+    http_port = free_port()
+    cfg_path = write_config(tmp_path / "geowarn.yaml", proxy.port, mosquitto.url, http={"port": http_port},
+                            intake={"client_id": "geowarn-faults"})
+    cfg = load_config(cfg_path)
+    env = {"GEOWARN_HTTP_TOKEN": "faults"}
+    proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+    kills = 0
+    try:
+        wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
+        slope = threading.Thread(target=_publish_accelerating_slope, args=(cfg, mosquitto.url), daemon=True)
+        slope.start()
+        deadline = time.monotonic() + 60
+        # kill while the readings land, the level rises and the messages leave
+        while time.monotonic() < deadline and (kills < 8 or not sqlite_rows(
+                state, "SELECT 1 FROM alerts WHERE site = 'S1' AND kind = 'hazard' AND level = 'red'")):
+            time.sleep(rnd.uniform(0.3, 1.5))
+            proc.kill()
+            proc.wait(10)
+            kills += 1
+            proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+        slope.join(30)
+        hazard = wait_until(lambda: journal_count(
+            state, "SELECT id FROM alerts WHERE site = 'S1' AND kind = 'hazard' AND level = 'red'"), timeout=30)
+        assert hazard, f"S1 never went red (seed {seed})"
+        outbox = lambda: sqlite_rows(state, "SELECT status FROM outbox WHERE channel = 'apprise'")  # noqa: E731
+        for _ in range(3):  # and again while they are delivered
+            time.sleep(rnd.uniform(0.2, 1.0))
+            proc.kill()
+            proc.wait(10)
+            kills += 1
+            proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+        assert wait_until(lambda: all(r["status"] == "delivered" for r in outbox()), timeout=90)
+        n_up = len(outbox())
+        req = urllib.request.Request(f"http://127.0.0.1:{http_port}/api/v1/alerts/{hazard}/stand-down",
+                                     method="POST", data=json.dumps({"by": "值班员", "reason": "现场核查稳定"}).encode(),
+                                     headers={"Authorization": "Bearer faults", "Content-Type": "application/json"})
+        assert wait_until(lambda: _http_ok(req), timeout=30)
+        time.sleep(rnd.uniform(0.1, 0.4))
+        proc.kill()  # the stand-down's messages are queued, some perhaps on the wire
+        proc.wait(10)
+        kills += 1
+        proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+        assert wait_until(lambda: len(outbox()) > n_up
+                          and all(r["status"] in ("delivered", "cancelled") for r in outbox()), timeout=90)
+        time.sleep(1.0)  # a message sent again would arrive now
+    finally:
+        stop_geowarn(proc)
+        proxy.close()
+        rx.stop()
+    hazards = sqlite_rows(state, "SELECT id FROM alerts WHERE site = 'S1' AND kind = 'hazard'")
+    assert len(hazards) == 1, "a restart opened the alert again"
+    raised = Counter(r["level"] for r in sqlite_rows(
+        state, f"SELECT json_extract(detail, '$.level') AS level FROM alert_history WHERE alert_id = {hazards[0]['id']} "
+        "AND event IN ('opened', 'raised')"))
+    assert raised and max(raised.values()) == 1, f"a level raised twice: {raised}"
+    receipts, _ = assert_each_state_change_delivered(state, rx, proxy.port)
+    print(f"\n{kills} kills (seed {seed}); {len(receipts)} messages delivered, "
+          f"{sum(n > 1 for n in receipts.values())} received twice (killed with the request on the wire)")
+
+
+def _http_ok(req) -> bool:
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)["status"] == "closed"
+    except (urllib.error.URLError, ConnectionError):
+        return False  # not listening yet after a restart
 
 
 def sqlite_rows(state, sql: str) -> list:
