@@ -29,8 +29,8 @@ from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
-from .buffers import RAW, Windows, grown, starts_of
-from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
+from .buffers import RAW, Windows, by_series_then_time, grown, starts_of
+from .params import DEFORM, OTHER, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
 
@@ -174,13 +174,20 @@ class Core:
         keep = np.isfinite(t) & np.isfinite(v)
         if now is not None:  # a clock far ahead is a broken clock (the intake's screen agrees)
             keep &= t <= now + FUTURE_S
-        order = np.lexsort((t[keep], sid[keep]))
-        sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
-        same = ~starts_of(sid)
+        dropped = len(keep) - int(np.count_nonzero(keep))
+        if dropped:
+            sid, t, v = sid[keep], t[keep], v[keep]
+        order = by_series_then_time(sid, t)
+        if order is not None:
+            sid, t, v = sid[order], t[order], v[order]
+        starts = starts_of(sid)
         # newer than what the series holds, and not a duplicate within the batch
-        fresh = (t > self.win.last_ts[sid]) & ~(same & (t == np.concatenate(([-np.inf], t[:-1]))))
-        res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
-        sid, t, v = sid[fresh], t[fresh], v[fresh]
+        fresh = t > self.win.last_ts[sid]
+        fresh[1:] &= starts[1:] | (t[1:] != t[:-1])
+        res.stale = len(fresh) - int(np.count_nonzero(fresh)) + dropped
+        if res.stale > dropped:
+            sid, t, v = sid[fresh], t[fresh], v[fresh]
+            starts = starts_of(sid)
         res.readings = len(sid)
         if len(sid) == 0:
             return res
@@ -188,17 +195,25 @@ class Core:
             self.t0 = float(t[0])
         np.maximum.at(self.dev_seen, self.series.device_of[sid], t)
         role = self.p.role[sid]
-        is_rain = (role == RAIN_MM) | (role == RAIN_TOTAL)
+        is_rain = role >= RAIN_MM
         deform = role == DEFORM
-        other = ~(is_rain | deform)
+        other = role == OTHER
+        # each role's ingest judges its readings; the raw rings and the bins then take the whole
+        # batch in one write each (the roles' series are disjoint, so the order is immaterial)
+        rings: list[tuple[np.ndarray, ...]] = []
+        bins: list[tuple[np.ndarray, ...]] = []
         if is_rain.any():
-            self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res)
+            self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res, rings, bins)
         if deform.any():
-            self._ingest_deform(sid[deform], t[deform], v[deform], res)
+            self._ingest_deform(sid[deform], t[deform], v[deform], res, rings, bins)
         if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
             so, to, vo = sid[other], t[other], v[other]
-            self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
-        touched = sid[starts_of(sid)]  # sid is sorted: its run starts are the distinct series
+            rings.append((so, to, vo, ~self._range(so, to, vo, res)))
+        w_sid, w_t, w_v, w_ok = _joined(rings)
+        self.win.append(w_sid, w_t, w_v, w_ok, starts_of(w_sid))
+        if bins:
+            self.win.add_bins(*_joined(bins))
+        touched = sid[starts]  # sid is grouped by series: its run starts are the distinct series
         self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
         self._fuse(touched, sid, t, res)
@@ -222,7 +237,10 @@ class Core:
                             f"{v[i]:g} outside [{self.p.lo[s]:g}, {self.p.hi[s]:g}]")
         return bad
 
-    def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+    def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult,
+                     rings: list, bins: list) -> None:
+        """Range check; counters to increments. What goes into the raw rings and the bins is
+        added to `rings` and `bins` (the caller writes the whole batch at once)."""
         bad = self._range(sid, t, v, res)
         starts = starts_of(sid)
         inc = v.copy()
@@ -234,13 +252,15 @@ class Core:
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
             ends = np.append(starts[1:], True)
             self.last_total[sid[ends & tot]] = v[ends & tot]
-        self.win.append(sid, t, v, ~bad, starts)
         ok = ~bad
-        self.win.add_bins(sid[ok], t[ok], inc[ok])
+        rings.append((sid, t, v, ok))
+        bins.append((sid[ok], t[ok], inc[ok]))
 
-    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
-        """Spike/step/jump judgement of a whole batch at once (quality.hampel), then the
-        windows. A series' held-back suspect from the previous batch is judged again first."""
+    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult,
+                       rings: list, bins: list) -> None:
+        """Spike/step/jump judgement of a whole batch at once (quality.hampel); what goes into
+        the windows is added to `rings` and `bins`. A series' held-back suspect from the
+        previous batch is judged again first."""
         win, p = self.win, self.p
         bad = self._range(sid, t, v, res)
         starts = starts_of(sid)
@@ -292,12 +312,13 @@ class Core:
             self.pending[sp] = j.pending[:np_]
         ok = j.accept[np_:] & ~bad
         xs = seq[grp, col]
-        self.win.append(sid, t, np.where(bad, x, xs), ok, starts)
+        rings.append((sid, t, np.where(bad, x, xs), ok))
         ends = np.append(starts[1:], True)
         self.pending[sid[ends]] = j.pending[np_:][ends]
-        acc_p = j.accept[:np_]
-        win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
-                     np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
+        if np_:
+            acc_p = j.accept[:np_]
+            bins.append((series[rows_p][acc_p], seq_t[rows_p, H][acc_p], seq[rows_p, H][acc_p]))
+        bins.append((sid[ok], t[ok], xs[ok]))
 
     def _noise(self, series: np.ndarray, usable: np.ndarray) -> None:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
@@ -604,3 +625,10 @@ class Core:
         """Bytes each series costs in windows and detector state."""
         state = NSLOT * (1 + 8 + 8) + 1 + 8 + 1 + 4 * 8 + 8 + 1 + 5 * 8 + 1 + 2 * 8 + 4 + 4
         return Windows.bytes_per_series() + self.p.bytes_per_series() + state
+
+
+def _joined(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Column-wise concatenation of (sid, ...) parts; a single part as it is."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(cols) for cols in zip(*parts))

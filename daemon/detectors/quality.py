@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.buffers import Windows
 from ..core.params import Params
-from .stats import rowmedian
+from .stats import row_count, rowmedian
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
@@ -48,7 +48,8 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     med = rowmedian(win)
     tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
     x = seq[row, col]
-    enough = W - np.count_nonzero(np.isnan(win), axis=1) >= 5
+    gaps = np.isnan(win)
+    enough = W - row_count(gaps) >= 5 if gaps.any() else np.full(len(x), W >= 5)
     with np.errstate(invalid="ignore"):
         dev = enough & (np.abs(x - med) > tol)
         has_next = col + 1 < end

@@ -7,6 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def row_count(mask: np.ndarray) -> np.ndarray:
+    """True cells per row of a 2-D bool array. numpy's per-row reductions (count_nonzero, sum)
+    pay a call per short row; a product with a ones vector counts all rows in one pass."""
+    return (mask @ np.ones(mask.shape[1])).astype(np.int64)
+
+
 def rowmedian(a: np.ndarray) -> np.ndarray:
     """Median of each row, ignoring NaN; NaN for rows without any value."""
     w = a.shape[1]
@@ -15,9 +21,9 @@ def rowmedian(a: np.ndarray) -> np.ndarray:
     # a full sort of short rows beats np.partition, whose per-row overhead dominates here
     nan = np.isnan(a)
     s = np.sort(a, axis=1)
-    c = w - np.count_nonzero(nan, axis=1)
-    if c.min() == w:  # no gaps: the middle columns
+    if not nan.any():  # no gaps: the middle columns
         return 0.5 * (s[:, (w - 1) // 2] + s[:, w // 2])
+    c = w - row_count(nan)
     lo = np.maximum((c - 1) // 2, 0)
     hi = np.minimum(c // 2, w - 1)
     rows = np.arange(a.shape[0])
@@ -58,7 +64,7 @@ def theil_sen(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         s = (v[:, j] - v[:, i]) / dt
     s[~(dt > 0)] = np.nan
-    return rowmedian(s), v.shape[1] - np.count_nonzero(np.isnan(v), axis=1)
+    return rowmedian(s), v.shape[1] - row_count(np.isnan(v))
 
 
 def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -90,19 +96,19 @@ def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[n
     return a, b, r2, n, var_a, var_b, cov_ab
 
 
-_STEPS = np.arange(1, 5, dtype=np.int8)
-
-
 def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Level 0..4 of each value against its row's [blue, yellow, orange, red] thresholds
     (NaN thresholds are never reached; a NaN value is level 0)."""
+    out = np.zeros(len(values), np.int8)
+    # the highest level reached, so a level left out (NaN) between two others does not shift
+    # them; a column at a time: numpy's per-row max over four columns costs a call per row
     with np.errstate(invalid="ignore"):
-        hit = values[:, None] >= table
-    # the highest level reached, so a level left out (NaN) between two others does not shift them
-    return (hit * _STEPS).max(axis=1).astype(np.int8)
+        for k in range(table.shape[1]):
+            out[values >= table[:, k]] = k + 1
+    return out
 
 
 def threshold_at(level: np.ndarray, table: np.ndarray) -> np.ndarray:
     """The threshold a row's level reached (or the next one up when the level is 0)."""
-    idx = np.clip(level.astype(int) - 1, 0, 3)
-    return table[np.arange(len(level)), idx]
+    idx = np.maximum(level.astype(np.intp) - 1, 0)
+    return table[np.arange(len(level)), np.minimum(idx, 3)]
