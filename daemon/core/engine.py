@@ -21,7 +21,7 @@ from geowarn.drivers.base import DeviceStatus, Reading
 from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
-from ..detectors.stats import rowmedian
+from ..detectors.stats import median_and_mad, row_count
 from ..detectors.threshold import MAD_SCALE
 from ..levels.external import External, ExternalSignals
 from ..levels.fusion import SiteLevels
@@ -324,11 +324,10 @@ class Core:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
         of successive differences (differences cancel any trend; /√2 undoes differencing)."""
         d = np.diff(usable, axis=1)
-        enough = d.shape[1] - np.count_nonzero(np.isnan(d), axis=1) >= 8
+        enough = d.shape[1] - row_count(np.isnan(d)) >= 8
         if enough.any():
-            d = d[enough]
-            med = rowmedian(d)
-            self.noise[series[enough]] = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+            _, mad = median_and_mad(d[enough])
+            self.noise[series[enough]] = MAD_SCALE * mad / np.sqrt(2.0)
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, series: np.ndarray, H: int,
                res: CoreResult) -> np.ndarray:

@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.buffers import Windows
 from ..core.params import Params
-from .stats import row_count, rowmedian
+from .stats import median_and_mad, row_count
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
@@ -45,8 +45,8 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     win = sliding_window_view(seq, W, axis=1)[row, col - W]
     if (w != W).any():  # rules with shorter windows: blank their older cells
         win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
-    med = rowmedian(win)
-    tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
+    med, mad = median_and_mad(win)
+    tol = np.fmax(k * MAD_SCALE * mad, floor)
     x = seq[row, col]
     gaps = np.isnan(win)
     enough = W - row_count(gaps) >= 5 if gaps.any() else np.full(len(x), W >= 5)
