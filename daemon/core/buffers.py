@@ -153,33 +153,41 @@ class Windows:
         """Append readings grouped by series (each group in time order; `starts` marks group
         starts) to the raw rings, and keep the latest usable value and the flat-line run."""
         idx = np.arange(len(sid))
+        head = np.flatnonzero(starts)
         first = np.maximum.accumulate(np.where(starts, idx, 0))
         rank = idx - first
-        ends = np.append(starts[1:], True)
-        size = np.zeros(len(sid), np.int64)
-        size[first[ends]] = rank[ends] + 1
-        keep = rank >= size[first] - RAW  # only the last RAW of a long run fit the ring
-        s = sid[keep]
-        pos = (self.count[s] + rank[keep]) % RAW
-        self.raw_ts[s, pos] = t[keep]
-        self.raw_v[s, pos] = v[keep]
-        self.raw_ok[s, pos] = ok[keep]
+        ends = ends_of(sid)
+        n_new = rank[ends] + 1
         last = sid[ends]
-        self.count[last] += rank[ends] + 1
+        if n_new.max() > RAW:  # only the last RAW of a long run fit the ring
+            size = np.zeros(len(sid), np.int64)
+            size[head] = n_new
+            keep = rank >= size[first] - RAW
+            s, rank_k, t_k, v_k, ok_k = sid[keep], rank[keep], t[keep], v[keep], ok[keep]
+        else:
+            s, rank_k, t_k, v_k, ok_k = sid, rank, t, v, ok
+        # one flat index serves the three rings (1-D takes and puts beat 2-D fancy indexing)
+        cell = (self.count[s] + rank_k) % RAW
+        cell += s * RAW
+        self.raw_ts.ravel()[cell] = t_k
+        self.raw_v.ravel()[cell] = v_k
+        self.raw_ok.ravel()[cell] = ok_k
+        self.count[last] += n_new
         self.last_ts[last] = t[ends]
         k = np.flatnonzero(ok)
         if len(k):
             k_end = k[ends_of(sid[k])]
             self.last_v[sid[k_end]] = v[k_end]
-        # flat-line: when the raw value last changed, and how many readings since
-        prev = np.where(starts, self.prev_raw[sid], np.concatenate(([np.nan], v[:-1])))
+        # flat-line: when the raw value last changed, and how many readings since (only each
+        # series' last run matters: it is judged at the end of the batch)
+        prev = np.empty(len(v))
+        prev[1:] = v[:-1]
+        prev[head] = self.prev_raw[sid[head]]
         changed = v != prev
-        head = changed | starts
-        src = np.maximum.accumulate(np.where(head, idx, 0))
-        inherit = starts & ~changed
-        t_run = np.where(inherit, self.run_start[sid], t)[src]
-        n_run = np.where(inherit, self.run_n[sid], 0)[src] + (idx - src) + 1
-        self.run_start[last], self.run_n[last] = t_run[ends], n_run[ends]
+        src = np.maximum.accumulate(np.where(changed | starts, idx, 0))[ends]
+        inherit = starts[src] & ~changed[src]
+        self.run_start[last] = np.where(inherit, self.run_start[last], t[src])
+        self.run_n[last] = np.where(inherit, self.run_n[last], 0) + (idx[ends] - src) + 1
         self.prev_raw[last] = v[ends]
 
     def add_bins(self, sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> None:
@@ -294,13 +302,17 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
         sids.ravel()[rf] = fin[reset]
     # a value older than its slot's bin is too old for this ring and stays out of it
     keep = bs == fin[grp]
-    if not keep.any():
-        return
-    ks = np.flatnonzero(keep)
-    kstart = starts_of(fs[ks])
-    runs = ks[kstart]
-    tgt = fs[runs]
-    ssum.ravel()[tgt] += np.add.reduceat(vs[ks], np.flatnonzero(kstart))
-    scnt.ravel()[tgt] += np.diff(np.append(np.flatnonzero(kstart), len(ks))).astype(np.float32)
+    if keep.all():  # the usual case: every value is of its slot's newest bin
+        tgt, heads, n_kept = slot, np.flatnonzero(start), len(fs)
+    else:
+        ks = np.flatnonzero(keep)
+        if not len(ks):
+            return
+        kstart = starts_of(fs[ks])
+        tgt, heads, n_kept = fs[ks[kstart]], np.flatnonzero(kstart), len(ks)
+        vs = vs[ks]
+        dts = dts[ks] if dts is not None else None
+    ssum.ravel()[tgt] += np.add.reduceat(vs, heads)
+    scnt.ravel()[tgt] += np.diff(np.append(heads, n_kept)).astype(np.float32)
     if sdt is not None:
-        sdt.ravel()[tgt] += np.add.reduceat(dts[ks], np.flatnonzero(kstart)).astype(np.float32)
+        sdt.ravel()[tgt] += np.add.reduceat(dts, heads).astype(np.float32)

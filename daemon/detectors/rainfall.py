@@ -16,7 +16,6 @@ from ..rules import RAIN_WINDOWS_H
 from .stats import level_of, threshold_at
 
 RAIN_BIN_S = 600.0
-_STEPS = np.arange(1, 5, dtype=np.int8)
 WIN_BINS = np.array([int(h * 3600 / RAIN_BIN_S) for h in RAIN_WINDOWS_H])
 NW = len(RAIN_WINDOWS_H)
 ANTECEDENT, ID = NW, NW + 1  # slots after the windows
@@ -57,9 +56,10 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
 
     s = series[grp]
     lev = np.zeros((len(ts), NW + 2), np.int8)
-    with np.errstate(invalid="ignore"):  # every window at once: [readings, windows, levels]
-        hit = tot[:, :, None] >= p.rain_tab[s]
-    lev[:, :NW] = (hit * _STEPS).max(axis=2)
+    tab = p.rain_tab[s]
+    with np.errstate(invalid="ignore"):  # every window at once, a level at a time (the highest reached)
+        for k in range(tab.shape[2]):
+            lev[:, :NW][tot >= tab[:, :, k]] = k + 1
     hours = np.array(RAIN_WINDOWS_H, float)
     id_mm = p.id_a[s, None] * hours[None, :] ** (1.0 - p.id_b[s, None])  # a·D^-b mm/h over D hours
     ratio = np.where(p.id_mask[s], np.nan_to_num(tot / id_mm), 0.0)
@@ -71,7 +71,9 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     value = np.full((m, NW + 2), np.nan)
     thr = np.full((m, NW + 2), np.nan)
     level[grp[starts]] = np.maximum.reduceat(lev, starts, axis=0)
-    per_reading = lev[:, :NW + 2].max(axis=1)
+    per_reading = lev[:, 0].copy()
+    for j in range(1, NW + 2):  # a column at a time: a per-row max over few columns is slow
+        np.maximum(per_reading, lev[:, j], out=per_reading)
     top = np.maximum.reduceat(per_reading, starts)
     at_top = np.flatnonzero(per_reading == top[grp])
     peak_ts = np.full(m, np.nan)
