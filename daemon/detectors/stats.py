@@ -9,8 +9,12 @@ import numpy as np
 
 def row_count(mask: np.ndarray) -> np.ndarray:
     """True cells per row of a 2-D bool array. numpy's per-row reductions (count_nonzero, sum)
-    pay a call per short row; a product with a ones vector counts all rows in one pass."""
-    return (mask @ np.ones(mask.shape[1])).astype(np.int64)
+    pay a call per short row; a product with a ones vector counts all rows in one pass (in
+    bytes, which hold counts up to 255)."""
+    w = mask.shape[1]
+    if w > 255:
+        return np.count_nonzero(mask, axis=1)
+    return (np.ascontiguousarray(mask).view(np.uint8) @ np.ones(w, np.uint8)).astype(np.int64)
 
 
 def rowmedian(a: np.ndarray) -> np.ndarray:
@@ -27,7 +31,7 @@ def median_and_mad(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     In a sorted row the k+1 values nearest the median are consecutive, so the k-th smallest
     distance is the least, over runs of k+1 consecutive values, of the run's larger end
-    distance (rows with gaps take the second sort)."""
+    distance (rows with gaps, and wide rows, take the second sort)."""
     w = a.shape[1]
     if w == 0:
         return np.full(a.shape[0], np.nan), np.full(a.shape[0], np.nan)
@@ -40,6 +44,8 @@ def median_and_mad(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return med, _mad_of_sorted(s, med)
     holes = row_count(nan)
     full, gaps = np.flatnonzero(holes == 0), np.flatnonzero(holes > 0)
+    if len(full) < len(gaps):  # mostly gaps (new series): splitting the rows would not pay
+        return med, rowmedian(np.abs(a - med[:, None]))
     mad = np.empty(len(a))
     mad[full] = _mad_of_sorted(s[full], med[full])
     mad[gaps] = rowmedian(np.abs(a[gaps] - med[gaps, None]))
@@ -51,9 +57,11 @@ def _mad_of_sorted(s: np.ndarray, med: np.ndarray) -> np.ndarray:
     statistics, each the least larger-end distance over runs of consecutive values."""
     w = s.shape[1]
     lo, hi = (w - 1) // 2, w // 2
-    # a column at a time: whole-array ops on short rows pay numpy's inner-loop cost per row
-    below = [med - s[:, i] for i in range(w - lo)]
-    above = {j: s[:, j] - med for j in range(lo, w)}
+    # a column at a time (whole-array ops on short rows pay numpy's inner-loop cost per row),
+    # from a transposed copy so that each column is contiguous
+    cols = np.ascontiguousarray(s.T)
+    below = [med - cols[i] for i in range(w - lo)]
+    above = {j: cols[j] - med for j in range(lo, w)}
 
     def kth(k: int) -> np.ndarray:
         out = np.maximum(below[0], above[k])
