@@ -208,13 +208,13 @@ class Windows:
     def raw_last(self, sid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last k raw readings per series, oldest first: ts, value (NaN where unusable or
         absent) and whether the slot holds a reading at all."""
-        back = np.arange(k - 1, -1, -1)
+        back = _countdown(k)
         cnt = self.count[sid]
-        idx = (cnt[:, None] - 1 - back) % RAW
+        cell = (cnt[:, None] - 1 - back) % RAW
+        cell += (sid * RAW)[:, None]  # flat takes beat 2-D fancy indexing
         present = back[None, :] < np.minimum(cnt, RAW)[:, None]
-        rows = sid[:, None]
-        ts = np.where(present, self.raw_ts[rows, idx], np.nan)
-        v = np.where(present & self.raw_ok[rows, idx], self.raw_v[rows, idx], np.nan)
+        ts = np.where(present, self.raw_ts.ravel().take(cell), np.nan)
+        v = np.where(present & self.raw_ok.ravel().take(cell), self.raw_v.ravel().take(cell), np.nan)
         return ts, v, present
 
     def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int,

@@ -29,7 +29,7 @@ from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
-from .buffers import RAW, Windows, by_series_then_time, grown, starts_of
+from .buffers import RAW, Windows, by_series_then_time, ends_of, grown, starts_of
 from .params import DEFORM, OTHER, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
@@ -193,7 +193,8 @@ class Core:
             return res
         if self.t0 is None:
             self.t0 = float(t[0])
-        np.maximum.at(self.dev_seen, self.series.device_of[sid], t)
+        last = ends_of(sid)  # each series' latest reading of the batch
+        np.maximum.at(self.dev_seen, self.series.device_of[sid[last]], t[last])
         role = self.p.role[sid]
         is_rain = role >= RAIN_MM
         deform = role == DEFORM
@@ -216,7 +217,7 @@ class Core:
         touched = sid[starts]  # sid is grouped by series: its run starts are the distinct series
         self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
-        self._fuse(touched, sid, t, res)
+        self._fuse(touched, res)
         if not emit:
             return CoreResult(readings=res.readings, stale=res.stale)
         return res
@@ -452,13 +453,13 @@ class Core:
         ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
         return self.sites.candidates(dev_level, dev_site, site_strong, ext_top, ext_agree)
 
-    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
+    def _fuse(self, touched: np.ndarray, res: CoreResult) -> None:
         tbl = self.series
         cand, top, capped = self._candidates()
-        site_of = tbl.site_of[sid]
+        site_of = tbl.site_of[touched]
         sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
         ts = np.full(self.sites.n, -np.inf)
-        np.maximum.at(ts, site_of, t)
+        np.maximum.at(ts, site_of, self.win.last_ts[touched])  # each series' latest of the batch
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
         rise_ts = np.full(self.sites.n, -np.inf)
         lit = touched[(self.ser_level[touched] > 0) & ~np.isnan(self.sig_ts[touched])]
