@@ -33,7 +33,7 @@ class Rain:
 def totals_at(win: Windows, sid: np.ndarray, last_bin: np.ndarray, width: int,
               rows: np.ndarray, col: np.ndarray) -> np.ndarray:
     """Rolling totals of every window, at reading bins `col` of series rows `rows`."""
-    s, _, _ = win.bins("mid", sid, last_bin, width)
+    s, _, _ = win.bins("mid", sid, last_bin, width, times=False)
     c = np.concatenate([np.zeros((len(sid), 1)), np.cumsum(s, axis=1)], axis=1)
     hi = c[rows, col + 1]
     lo = c[rows[:, None], np.clip(col[:, None] + 1 - WIN_BINS[None, :], 0, None)]
@@ -80,8 +80,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     first_top = at_top[starts_of(grp[at_top])]
     peak_ts[grp[first_top]] = ts[first_top]
     value[grp[starts], :NW] = np.fmax.reduceat(tot, starts, axis=0)
-    for j in range(NW):
-        thr[:, j] = threshold_at(level[:, j], p.rain_tab[series, j])
+    thr[:, :NW] = threshold_at(level[:, :NW], p.rain_tab[series])  # every window in one take
     # intensity-duration: report the worst exceedance of the batch
     r_idx = np.arange(len(ts))
     worst_ratio = ratio[r_idx, worst]
@@ -99,7 +98,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     if on.any():
         nd = int(p.ant_days[series].max()) + 1
         end = np.floor(win.last_ts[series] / DAY_S).astype(np.int64)
-        dsum, _, _ = win.bins("day", series, end, nd)
+        dsum, _, _ = win.bins("day", series, end, nd, times=False)
         age = np.arange(nd - 1, -1, -1)[None, :]
         k = p.ant_k[series][:, None]
         weights = np.where(age <= p.ant_days[series][:, None], k ** age, 0.0)

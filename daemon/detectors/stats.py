@@ -163,6 +163,9 @@ def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def threshold_at(level: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """The threshold a row's level reached (or the next one up when the level is 0)."""
-    idx = np.maximum(level.astype(np.intp) - 1, 0)
-    return table[np.arange(len(level)), np.minimum(idx, 3)]
+    """The threshold a row's level reached (or the next one up when the level is 0). Levels
+    [n, k] against tables [n, k, 4] give [n, k]."""
+    idx = np.minimum(np.maximum(level.astype(np.intp) - 1, 0), 3)
+    if level.ndim == 1:
+        return table[np.arange(len(level)), idx]
+    return np.take_along_axis(table, idx[..., None], axis=-1)[..., 0]
