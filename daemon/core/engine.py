@@ -350,6 +350,8 @@ class Core:
         with np.errstate(invalid="ignore"):
             hit = acc & (np.abs(d) >= lim[:, None])
         hit[:, :H] = False
+        if not hit.any():  # the usual case: nothing to remove
+            return jump
         for r, c in zip(*np.nonzero(hit)):
             self._fault(res, seq_t[r, c], int(series[r]), "jump",
                         f"step of {d[r, c]:+.4g} in one report: reference or antenna change, removed from the series")
