@@ -51,6 +51,7 @@ class Core:
         self.sites = SiteLevels()
         self.external = ExternalSignals()  # markers, observations, weather warnings
         self._site_series: dict[int, list[int]] = {}
+        self._dev_site = np.zeros(0, np.int64)  # each device's site, as an array for fusion
         # per-series detector state
         self.sig_level = np.zeros((0, NSLOT), np.int8)
         self.sig_value = np.zeros((0, NSLOT))
@@ -451,7 +452,9 @@ class Core:
         np.maximum.at(dev_level, tbl.device_of[:n][judged], self.ser_level[:n][judged])
         site_strong = np.zeros(self.sites.n, bool)
         np.logical_or.at(site_strong, tbl.site_of[:n], self.strong[:n])
-        dev_site = np.asarray(tbl.device_site, np.int64)
+        if len(self._dev_site) != len(tbl.device_site):  # devices were added since
+            self._dev_site = np.asarray(tbl.device_site, np.int64)
+        dev_site = self._dev_site
         ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
         return self.sites.candidates(dev_level, dev_site, site_strong, ext_top, ext_agree)
 

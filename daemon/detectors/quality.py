@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.buffers import Windows
 from ..core.params import Params
@@ -41,8 +40,9 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     trailing median lags a steady trend by w/2 samples while the MAD of a trending window is
     about w/4 samples' worth, so with k >= 2 a trend alone is never suspect."""
     W = int(w.max())
-    # windows as views of the rows (callers keep at least W cells before every judged cell)
-    win = sliding_window_view(seq, W, axis=1)[row, col - W]
+    # the W cells before each judged cell, in one flat take (callers keep at least W cells
+    # before every judged cell)
+    win = np.ascontiguousarray(seq).ravel().take((row * seq.shape[1] + col - W)[:, None] + np.arange(W))
     if (w != W).any():  # rules with shorter windows: blank their older cells
         win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
     med, mad = median_and_mad(win)
