@@ -256,11 +256,13 @@ class Windows:
         flat += (sid * ring)[:, None]
         hit = self.mid_id.ravel().take(flat) == want
         n = np.where(hit, self.mid_n.ravel().take(flat), 0.0)
-        cnt = block_sums(n, size)
+        cnt = (n.reshape(-1, size) @ np.ones(size, n.dtype)).reshape(len(sid), blocks)  # whole counts: exact
         tot = block_sums(np.where(hit, self.mid_sum.ravel().take(flat), 0.0), size)
         # times relative to the latest bin keep the sums small; added back per block
         w = self.mid_w[sid][:, None]
-        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * (-back * w)
+        # (one bin width for all rows, the usual case: the offsets are one row, not a matrix)
+        offsets = -back * w if len(w) == 0 or (w != w[0]).any() else -back * w[0, 0]
+        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * offsets
         tsum = block_sums(rel, size) + cnt * (end[:, None] * w)
         with np.errstate(invalid="ignore", divide="ignore"):
             return tsum / cnt, tot / cnt, cnt
