@@ -443,26 +443,30 @@ class Core:
 
     # --- site levels ---------------------------------------------------------------------
 
-    def _candidates(self):
+    def _candidates(self, sites: np.ndarray):
+        """Candidate levels of `sites` (entries of other sites are not computed): only those
+        sites' series and devices are gathered, whatever the size of the network."""
         tbl = self.series
         n = len(tbl)
-        judged = self.p.judged[:n]
-        ndev = len(tbl.devices)
-        dev_level = np.zeros(ndev, np.int8)
-        np.maximum.at(dev_level, tbl.device_of[:n][judged], self.ser_level[:n][judged])
-        site_strong = np.zeros(self.sites.n, bool)
-        np.logical_or.at(site_strong, tbl.site_of[:n], self.strong[:n])
         if len(self._dev_site) != len(tbl.device_site):  # devices were added since
             self._dev_site = np.asarray(tbl.device_site, np.int64)
-        dev_site = self._dev_site
+        chosen = np.zeros(self.sites.n, bool)
+        chosen[sites] = True
+        ser = np.flatnonzero(chosen[tbl.site_of[:n]])
+        devs = np.flatnonzero(chosen[self._dev_site])
+        judged = ser[self.p.judged[ser]]
+        dev_level = np.zeros(len(tbl.devices), np.int8)
+        np.maximum.at(dev_level, tbl.device_of[judged], self.ser_level[judged])
+        site_strong = np.zeros(self.sites.n, bool)
+        np.logical_or.at(site_strong, tbl.site_of[ser], self.strong[ser])
         ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
-        return self.sites.candidates(dev_level, dev_site, site_strong, ext_top, ext_agree)
+        return self.sites.candidates(dev_level[devs], self._dev_site[devs], site_strong, ext_top, ext_agree)
 
     def _fuse(self, touched: np.ndarray, res: CoreResult) -> None:
         tbl = self.series
-        cand, top, capped = self._candidates()
         site_of = tbl.site_of[touched]
         sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
+        cand, top, capped = self._candidates(sites)
         ts = np.full(self.sites.n, -np.inf)
         np.maximum.at(ts, site_of, self.win.last_ts[touched])  # each series' latest of the batch
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
@@ -510,8 +514,8 @@ class Core:
         res = CoreResult()
         if not sites:
             return res
-        cand, top, capped = self._candidates()
         idx = np.array(sites, np.int64)
+        cand, top, capped = self._candidates(idx)
         for tr in self.sites.step(idx, cand, top, capped, np.full(len(idx), float(ts))):
             res.level_changes.append(self._level_change(tr))
         return res
