@@ -197,7 +197,7 @@ class Core:
         last = ends_of(sid)  # each series' latest reading of the batch
         np.maximum.at(self.dev_seen, self.series.device_of[sid[last]], t[last])
         role = self.p.role[sid]
-        is_rain = role >= RAIN_MM
+        is_rain = (role == RAIN_MM) | (role == RAIN_TOTAL)
         deform = role == DEFORM
         other = role == OTHER
         # each role's ingest judges its readings; the raw rings and the bins then take the whole
