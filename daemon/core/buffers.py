@@ -37,6 +37,63 @@ def ends_of(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def series_order(sid: np.ndarray) -> np.ndarray:
+    """A stable order grouping small non-negative ids: radix passes over 16-bit digits, which
+    numpy sorts by counting (ten times faster than its comparison sorts on int64)."""
+    order = np.argsort((sid & 0xFFFF).astype(np.uint16), kind="stable")
+    shift = 16
+    while len(sid) and int(sid.max()) >> shift:
+        digit = ((sid[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
+
+
+def by_series_then_time(sid: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """The order that sorts readings by (series, time), ties in arrival order; None when they
+    are in that order already. Batches mostly arrive in time order, where a stable grouping
+    by series is the same order and far cheaper than a two-key sort."""
+    if len(sid) < 2:
+        return None
+    if not (t[1:] >= t[:-1]).all():
+        return np.lexsort((t, sid))
+    if (sid[1:] >= sid[:-1]).all():
+        return None
+    return series_order(sid)
+
+
+_COUNTDOWNS: dict[int, np.ndarray] = {}
+
+
+def _countdown(n: int) -> np.ndarray:
+    """n-1, ..., 1, 0: how many bins back each column of an n-bin window is."""
+    c = _COUNTDOWNS.get(n)
+    if c is None:
+        c = _COUNTDOWNS[n] = np.arange(n - 1, -1, -1)
+    return c
+
+
+def block_sums(a: np.ndarray, size: int) -> np.ndarray:
+    """Sums of consecutive blocks of `size` columns of each row ([n, blocks·size] -> [n, blocks]).
+
+    The same sums, bit for bit, as a.reshape(n, blocks, size).sum(axis=2) (numpy adds fewer
+    than 8 values in order, and 8 or more in eight interleaved partial sums), but one
+    vectorised add per column of a block instead of a reduction call per short block."""
+    v = a.reshape(-1, size)
+    if size > 16:
+        return v.sum(axis=1).reshape(len(a), -1)
+    if size < 8:
+        s = v[:, 0].copy()
+        for i in range(1, size):
+            s += v[:, i]
+    else:
+        r = [v[:, i] + v[:, i + 8] if i + 8 < size and size >= 16 else v[:, i] for i in range(8)]
+        s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        for i in range(16 if size >= 16 else 8, size):
+            s += v[:, i]
+    return s.reshape(len(a), -1)
+
+
 def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
     """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
     grows by doubling when series are interned, never per reading."""
@@ -96,56 +153,68 @@ class Windows:
         """Append readings grouped by series (each group in time order; `starts` marks group
         starts) to the raw rings, and keep the latest usable value and the flat-line run."""
         idx = np.arange(len(sid))
+        head = np.flatnonzero(starts)
         first = np.maximum.accumulate(np.where(starts, idx, 0))
         rank = idx - first
-        ends = np.append(starts[1:], True)
-        size = np.zeros(len(sid), np.int64)
-        size[first[ends]] = rank[ends] + 1
-        keep = rank >= size[first] - RAW  # only the last RAW of a long run fit the ring
-        s = sid[keep]
-        pos = (self.count[s] + rank[keep]) % RAW
-        self.raw_ts[s, pos] = t[keep]
-        self.raw_v[s, pos] = v[keep]
-        self.raw_ok[s, pos] = ok[keep]
+        ends = ends_of(sid)
+        n_new = rank[ends] + 1
         last = sid[ends]
-        self.count[last] += rank[ends] + 1
+        if n_new.max() > RAW:  # only the last RAW of a long run fit the ring
+            size = np.zeros(len(sid), np.int64)
+            size[head] = n_new
+            keep = rank >= size[first] - RAW
+            s, rank_k, t_k, v_k, ok_k = sid[keep], rank[keep], t[keep], v[keep], ok[keep]
+        else:
+            s, rank_k, t_k, v_k, ok_k = sid, rank, t, v, ok
+        # one flat index serves the three rings (1-D takes and puts beat 2-D fancy indexing)
+        cell = (self.count[s] + rank_k) % RAW
+        cell += s * RAW
+        self.raw_ts.ravel()[cell] = t_k
+        self.raw_v.ravel()[cell] = v_k
+        self.raw_ok.ravel()[cell] = ok_k
+        self.count[last] += n_new
         self.last_ts[last] = t[ends]
         k = np.flatnonzero(ok)
         if len(k):
             k_end = k[ends_of(sid[k])]
             self.last_v[sid[k_end]] = v[k_end]
-        # flat-line: when the raw value last changed, and how many readings since
-        prev = np.where(starts, self.prev_raw[sid], np.concatenate(([np.nan], v[:-1])))
+        # flat-line: when the raw value last changed, and how many readings since (only each
+        # series' last run matters: it is judged at the end of the batch)
+        prev = np.empty(len(v))
+        prev[1:] = v[:-1]
+        prev[head] = self.prev_raw[sid[head]]
         changed = v != prev
-        head = changed | starts
-        src = np.maximum.accumulate(np.where(head, idx, 0))
-        inherit = starts & ~changed
-        t_run = np.where(inherit, self.run_start[sid], t)[src]
-        n_run = np.where(inherit, self.run_n[sid], 0)[src] + (idx - src) + 1
-        self.run_start[last], self.run_n[last] = t_run[ends], n_run[ends]
+        src = np.maximum.accumulate(np.where(changed | starts, idx, 0))[ends]
+        inherit = starts[src] & ~changed[src]
+        self.run_start[last] = np.where(inherit, self.run_start[last], t[src])
+        self.run_n[last] = np.where(inherit, self.run_n[last], 0) + (idx[ends] - src) + 1
         self.prev_raw[last] = v[ends]
 
     def add_bins(self, sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> None:
         """Add values to the mid and day bins (sums; counts for means)."""
         if len(sid) == 0:
             return
+        if not (sid[1:] >= sid[:-1]).all():  # group by series, each series' values in their order
+            order = series_order(sid)
+            sid, ts, v = sid[order], ts[order], v[order]
+        starts = starts_of(sid)
         w = self.mid_w[sid]
         b = np.floor(ts / w).astype(np.int64)
-        _bin_add(self.mid_sum, self.mid_n, self.mid_id, sid, b, v, self.mid_dt, ts - b * w)
-        _bin_add(self.day_sum, self.day_n, self.day_id, sid, np.floor(ts / DAY_S).astype(np.int64), v)
+        _bin_add(self.mid_sum, self.mid_n, self.mid_id, sid, b, v, starts, self.mid_dt, ts - b * w)
+        _bin_add(self.day_sum, self.day_n, self.day_id, sid, np.floor(ts / DAY_S).astype(np.int64), v, starts)
 
     # --- reading ---------------------------------------------------------------------------
 
     def raw_last(self, sid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last k raw readings per series, oldest first: ts, value (NaN where unusable or
         absent) and whether the slot holds a reading at all."""
-        back = np.arange(k - 1, -1, -1)
+        back = _countdown(k)
         cnt = self.count[sid]
-        idx = (cnt[:, None] - 1 - back) % RAW
+        cell = (cnt[:, None] - 1 - back) % RAW
+        cell += (sid * RAW)[:, None]  # flat takes beat 2-D fancy indexing
         present = back[None, :] < np.minimum(cnt, RAW)[:, None]
-        rows = sid[:, None]
-        ts = np.where(present, self.raw_ts[rows, idx], np.nan)
-        v = np.where(present & self.raw_ok[rows, idx], self.raw_v[rows, idx], np.nan)
+        ts = np.where(present, self.raw_ts.ravel().take(cell), np.nan)
+        v = np.where(present & self.raw_ok.ravel().take(cell), self.raw_v.ravel().take(cell), np.nan)
         return ts, v, present
 
     def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int,
@@ -155,8 +224,9 @@ class Windows:
         ssum, scnt, sid_arr = (self.mid_sum, self.mid_n, self.mid_id) if which == "mid" else \
             (self.day_sum, self.day_n, self.day_id)
         size = ssum.shape[1]
-        want = end_bin[:, None] - np.arange(nb - 1, -1, -1)[None, :]
-        flat = (sid * size)[:, None] + want % size  # flat takes beat 2-D fancy indexing
+        want = end_bin[:, None] - _countdown(nb)
+        flat = want % size  # flat takes beat 2-D fancy indexing
+        flat += (sid * size)[:, None]
         hit = sid_arr.ravel().take(flat) == want
         cnt = np.where(hit, scnt.ravel().take(flat), 0.0)
         total = np.where(hit, ssum.ravel().take(flat), 0.0)
@@ -178,18 +248,22 @@ class Windows:
         array they touch small. nbins is rounded up to a multiple of blocks."""
         size = -(-nbins // blocks)
         nb = size * blocks
+        ring = self.mid_sum.shape[1]
         end = self.mid_bin(sid, self.last_ts[sid])
-        want = end[:, None] - np.arange(nb - 1, -1, -1)[None, :]
-        flat = (sid * self.mid_sum.shape[1])[:, None] + want % self.mid_sum.shape[1]
+        back = _countdown(nb)
+        want = end[:, None] - back
+        flat = want % ring
+        flat += (sid * ring)[:, None]
         hit = self.mid_id.ravel().take(flat) == want
         n = np.where(hit, self.mid_n.ravel().take(flat), 0.0)
-        shape = (len(sid), blocks, size)
-        cnt = n.reshape(shape).sum(axis=2)
-        tot = np.where(hit, self.mid_sum.ravel().take(flat), 0.0).reshape(shape).sum(axis=2)
+        cnt = (n.reshape(-1, size) @ np.ones(size, n.dtype)).reshape(len(sid), blocks)  # whole counts: exact
+        tot = block_sums(np.where(hit, self.mid_sum.ravel().take(flat), 0.0), size)
         # times relative to the latest bin keep the sums small; added back per block
         w = self.mid_w[sid][:, None]
-        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * ((want - end[:, None]) * w)
-        tsum = rel.reshape(shape).sum(axis=2) + cnt * (end[:, None] * w)
+        # (one bin width for all rows, the usual case: the offsets are one row, not a matrix)
+        offsets = -back * w if len(w) == 0 or (w != w[0]).any() else -back * w[0, 0]
+        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * offsets
+        tsum = block_sums(rel, size) + cnt * (end[:, None] * w)
         with np.errstate(invalid="ignore", divide="ignore"):
             return tsum / cnt, tot / cnt, cnt
 
@@ -198,16 +272,21 @@ class Windows:
 
 
 def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarray, b: np.ndarray,
-             v: np.ndarray, sdt: np.ndarray | None = None, dt: np.ndarray | None = None) -> None:
+             v: np.ndarray, starts: np.ndarray, sdt: np.ndarray | None = None, dt: np.ndarray | None = None) -> None:
+    """sid grouped by series (`starts` marks each group's first value)."""
     size = ssum.shape[1]
     flat = sid * size + b % size
-    # per slot: the newest bin number wins the slot; sort once, then sum runs with reduceat
-    # readings come grouped by series in time order, so slots are usually sorted already
-    if len(flat) < 2 or (np.all(flat[1:] >= flat[:-1]) and np.all((flat[1:] > flat[:-1]) | (b[1:] >= b[:-1]))):
-        order = np.arange(len(flat))
+    # per slot: the newest bin number wins the slot; group the slots, then sum runs with reduceat.
+    # Values come grouped by series in time order: when no series' bins span the whole ring,
+    # each slot's values are already one run with its bins ascending (no sort needed)
+    first = np.flatnonzero(starts)
+    if ((b[1:] >= b[:-1]) | starts[1:]).all() and \
+            (b[np.append(first[1:] - 1, len(b) - 1)] - b[first]).max() < size:
+        fs, bs, vs, dts = flat, b, v, dt
     else:
         order = np.lexsort((b, flat))
-    fs, bs = flat[order], b[order]
+        fs, bs, vs = flat[order], b[order], v[order]
+        dts = dt[order] if dt is not None else None
     start = starts_of(fs)
     end = np.append(start[1:], True)
     grp = np.cumsum(start) - 1
@@ -225,13 +304,17 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
         sids.ravel()[rf] = fin[reset]
     # a value older than its slot's bin is too old for this ring and stays out of it
     keep = bs == fin[grp]
-    if not keep.any():
-        return
-    ks = np.flatnonzero(keep)
-    kstart = starts_of(fs[ks])
-    runs = ks[kstart]
-    tgt = fs[runs]
-    ssum.ravel()[tgt] += np.add.reduceat(v[order][ks], np.flatnonzero(kstart))
-    scnt.ravel()[tgt] += np.diff(np.append(np.flatnonzero(kstart), len(ks))).astype(np.float32)
+    if keep.all():  # the usual case: every value is of its slot's newest bin
+        tgt, heads, n_kept = slot, np.flatnonzero(start), len(fs)
+    else:
+        ks = np.flatnonzero(keep)
+        if not len(ks):
+            return
+        kstart = starts_of(fs[ks])
+        tgt, heads, n_kept = fs[ks[kstart]], np.flatnonzero(kstart), len(ks)
+        vs = vs[ks]
+        dts = dts[ks] if dts is not None else None
+    ssum.ravel()[tgt] += np.add.reduceat(vs, heads)
+    scnt.ravel()[tgt] += np.diff(np.append(heads, n_kept)).astype(np.float32)
     if sdt is not None:
-        sdt.ravel()[tgt] += np.add.reduceat(dt[order][ks], np.flatnonzero(kstart)).astype(np.float32)
+        sdt.ravel()[tgt] += np.add.reduceat(dts, heads).astype(np.float32)

@@ -21,7 +21,7 @@ from geowarn.drivers.base import DeviceStatus, Reading
 from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
-from ..detectors.stats import rowmedian
+from ..detectors.stats import median_and_mad, row_count
 from ..detectors.threshold import MAD_SCALE
 from ..levels.external import External, ExternalSignals
 from ..levels.fusion import SiteLevels
@@ -29,8 +29,8 @@ from ..levels.names import LEVELS, YELLOW
 from ..levels.reasons import SLOTS, UNITS, change_note, describe
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
-from .buffers import DAY_S, RAW, Windows, grown, starts_of
-from .params import DEFORM, RAIN_MM, RAIN_TOTAL, Params
+from .buffers import DAY_S, RAW, Windows, by_series_then_time, ends_of, grown, starts_of
+from .params import DEFORM, OTHER, RAIN_MM, RAIN_TOTAL, Params
 from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
 
@@ -52,6 +52,7 @@ class Core:
         self.sites = SiteLevels()
         self.external = ExternalSignals()  # markers, observations, weather warnings
         self._site_series: dict[int, list[int]] = {}
+        self._dev_site = np.zeros(0, np.int64)  # each device's site, as an array for fusion
         # per-series detector state
         self.sig_level = np.zeros((0, NSLOT), np.int8)
         self.sig_value = np.zeros((0, NSLOT))
@@ -175,34 +176,50 @@ class Core:
         keep = np.isfinite(t) & np.isfinite(v)
         if now is not None:  # a clock far ahead is a broken clock (the intake's screen agrees)
             keep &= t <= now + FUTURE_S
-        order = np.lexsort((t[keep], sid[keep]))
-        sid, t, v = sid[keep][order], t[keep][order], v[keep][order]
-        same = ~starts_of(sid)
+        dropped = len(keep) - int(np.count_nonzero(keep))
+        if dropped:
+            sid, t, v = sid[keep], t[keep], v[keep]
+        order = by_series_then_time(sid, t)
+        if order is not None:
+            sid, t, v = sid[order], t[order], v[order]
+        starts = starts_of(sid)
         # newer than what the series holds, and not a duplicate within the batch
-        fresh = (t > self.win.last_ts[sid]) & ~(same & (t == np.concatenate(([-np.inf], t[:-1]))))
-        res.stale = int(len(fresh) - fresh.sum() + (~keep).sum())
-        sid, t, v = sid[fresh], t[fresh], v[fresh]
+        fresh = t > self.win.last_ts[sid]
+        fresh[1:] &= starts[1:] | (t[1:] != t[:-1])
+        res.stale = len(fresh) - int(np.count_nonzero(fresh)) + dropped
+        if res.stale > dropped:
+            sid, t, v = sid[fresh], t[fresh], v[fresh]
+            starts = starts_of(sid)
         res.readings = len(sid)
         if len(sid) == 0:
             return res
         if self.t0 is None:
             self.t0 = float(t[0])
-        np.maximum.at(self.dev_seen, self.series.device_of[sid], t)
+        last = ends_of(sid)  # each series' latest reading of the batch
+        np.maximum.at(self.dev_seen, self.series.device_of[sid[last]], t[last])
         role = self.p.role[sid]
         is_rain = (role == RAIN_MM) | (role == RAIN_TOTAL)
         deform = role == DEFORM
-        other = ~(is_rain | deform)
+        other = role == OTHER
+        # each role's ingest judges its readings; the raw rings and the bins then take the whole
+        # batch in one write each (the roles' series are disjoint, so the order is immaterial)
+        rings: list[tuple[np.ndarray, ...]] = []
+        bins: list[tuple[np.ndarray, ...]] = []
         if is_rain.any():
-            self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res)
+            self._ingest_rain(sid[is_rain], t[is_rain], v[is_rain], res, rings, bins)
         if deform.any():
-            self._ingest_deform(sid[deform], t[deform], v[deform], res)
+            self._ingest_deform(sid[deform], t[deform], v[deform], res, rings, bins)
         if other.any():  # channels nobody judges (e.g. tilt azimuth): range and flat-line only
             so, to, vo = sid[other], t[other], v[other]
-            self.win.append(so, to, vo, ~self._range(so, to, vo, res), starts_of(so))
-        touched = sid[starts_of(sid)]  # sid is sorted: its run starts are the distinct series
+            rings.append((so, to, vo, ~self._range(so, to, vo, res)))
+        w_sid, w_t, w_v, w_ok = _joined(rings)
+        self.win.append(w_sid, w_t, w_v, w_ok, starts_of(w_sid))
+        if bins:
+            self.win.add_bins(*_joined(bins))
+        touched = sid[starts]  # sid is grouped by series: its run starts are the distinct series
         self._judge(touched, sid[is_rain], t[is_rain], v[is_rain], res)
         self._flatline(touched[self.p.role[touched] != RAIN_MM], res)
-        self._fuse(touched, sid, t, res)
+        self._fuse(touched, res)
         if not emit:
             return CoreResult(readings=res.readings, stale=res.stale)
         return res
@@ -223,7 +240,10 @@ class Core:
                             f"{v[i]:g} outside [{self.p.lo[s]:g}, {self.p.hi[s]:g}]")
         return bad
 
-    def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
+    def _ingest_rain(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult,
+                     rings: list, bins: list) -> None:
+        """Range check; counters to increments. What goes into the raw rings and the bins is
+        added to `rings` and `bins` (the caller writes the whole batch at once)."""
         bad = self._range(sid, t, v, res)
         starts = starts_of(sid)
         inc = v.copy()
@@ -235,13 +255,15 @@ class Core:
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
             ends = np.append(starts[1:], True)
             self.last_total[sid[ends & tot]] = v[ends & tot]
-        self.win.append(sid, t, v, ~bad, starts)
         ok = ~bad
-        self.win.add_bins(sid[ok], t[ok], inc[ok])
+        rings.append((sid, t, v, ok))
+        bins.append((sid[ok], t[ok], inc[ok]))
 
-    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult) -> None:
-        """Spike/step/jump judgement of a whole batch at once (quality.hampel), then the
-        windows. A series' held-back suspect from the previous batch is judged again first."""
+    def _ingest_deform(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray, res: CoreResult,
+                       rings: list, bins: list) -> None:
+        """Spike/step/jump judgement of a whole batch at once (quality.hampel); what goes into
+        the windows is added to `rings` and `bins`. A series' held-back suspect from the
+        previous batch is judged again first."""
         win, p = self.win, self.p
         bad = self._range(sid, t, v, res)
         starts = starts_of(sid)
@@ -295,12 +317,13 @@ class Core:
             self.pending[sp] = j.pending[:np_]
         ok = j.accept[np_:] & ~bad
         xs = seq[grp, col]
-        self.win.append(sid, t, np.where(bad, x, xs), ok, starts)
+        rings.append((sid, t, np.where(bad, x, xs), ok))
         ends = np.append(starts[1:], True)
         self.pending[sid[ends]] = j.pending[np_:][ends]
-        acc_p = j.accept[:np_]
-        win.add_bins(np.concatenate([series[rows_p][acc_p], sid[ok]]),
-                     np.concatenate([seq_t[rows_p, H][acc_p], t[ok]]), np.concatenate([seq[rows_p, H][acc_p], xs[ok]]))
+        if np_:
+            acc_p = j.accept[:np_]
+            bins.append((series[rows_p][acc_p], seq_t[rows_p, H][acc_p], seq[rows_p, H][acc_p]))
+        bins.append((sid[ok], t[ok], xs[ok]))
 
     def _noise(self, series: np.ndarray, usable: np.ndarray, new: np.ndarray) -> None:
         """Per-reading noise of each series from the usable readings in view: the scaled MAD
@@ -309,11 +332,10 @@ class Core:
         makes noise look like a significant rate. So the estimate is averaged over time, each
         batch weighing by the new readings it brings (NOISE_MEMORY readings of memory)."""
         d = np.diff(usable, axis=1)
-        enough = d.shape[1] - np.count_nonzero(np.isnan(d), axis=1) >= 8
+        enough = d.shape[1] - row_count(np.isnan(d)) >= 8
         if enough.any():
-            d = d[enough]
-            med = rowmedian(d)
-            est = MAD_SCALE * rowmedian(np.abs(d - med[:, None])) / np.sqrt(2.0)
+            _, mad = median_and_mad(d[enough])
+            est = MAD_SCALE * mad / np.sqrt(2.0)
             s = series[enough]
             old = self.noise[s]
             # a running mean over the series' first NOISE_MEMORY readings, then exponential
@@ -350,6 +372,8 @@ class Core:
             sudden = np.abs(step) / gap_days >= self.p.rate_tab[series, 3][:, None]
             hit |= acc & (np.abs(step) >= lim_step[:, None]) & sudden
         hit[:, :H] = False
+        if not hit.any():  # the usual case: nothing to remove
+            return jump
         for r, c in zip(*np.nonzero(hit)):
             self._fault(res, seq_t[r, c], int(series[r]), "jump",
                         f"step of {d[r, c]:+.4g} in one report: reference or antenna change, removed from the series")
@@ -440,26 +464,32 @@ class Core:
 
     # --- site levels ---------------------------------------------------------------------
 
-    def _candidates(self):
+    def _candidates(self, sites: np.ndarray):
+        """Candidate levels of `sites` (entries of other sites are not computed): only those
+        sites' series and devices are gathered, whatever the size of the network."""
         tbl = self.series
         n = len(tbl)
-        judged = self.p.judged[:n]
-        ndev = len(tbl.devices)
-        dev_level = np.zeros(ndev, np.int8)
-        np.maximum.at(dev_level, tbl.device_of[:n][judged], self.ser_level[:n][judged])
+        if len(self._dev_site) != len(tbl.device_site):  # devices were added since
+            self._dev_site = np.asarray(tbl.device_site, np.int64)
+        chosen = np.zeros(self.sites.n, bool)
+        chosen[sites] = True
+        ser = np.flatnonzero(chosen[tbl.site_of[:n]])
+        devs = np.flatnonzero(chosen[self._dev_site])
+        judged = ser[self.p.judged[ser]]
+        dev_level = np.zeros(len(tbl.devices), np.int8)
+        np.maximum.at(dev_level, tbl.device_of[judged], self.ser_level[judged])
         site_strong = np.zeros(self.sites.n, bool)
-        np.logical_or.at(site_strong, tbl.site_of[:n], self.strong[:n])
-        dev_site = np.asarray(tbl.device_site, np.int64)
+        np.logical_or.at(site_strong, tbl.site_of[ser], self.strong[ser])
         ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
-        return self.sites.candidates(dev_level, dev_site, site_strong, ext_top, ext_agree)
+        return self.sites.candidates(dev_level[devs], self._dev_site[devs], site_strong, ext_top, ext_agree)
 
-    def _fuse(self, touched: np.ndarray, sid: np.ndarray, t: np.ndarray, res: CoreResult) -> None:
+    def _fuse(self, touched: np.ndarray, res: CoreResult) -> None:
         tbl = self.series
-        cand, top, capped = self._candidates()
-        site_of = tbl.site_of[sid]
+        site_of = tbl.site_of[touched]
         sites = np.flatnonzero(np.bincount(site_of, minlength=self.sites.n))  # np.unique is slow on small arrays
+        cand, top, capped = self._candidates(sites)
         ts = np.full(self.sites.n, -np.inf)
-        np.maximum.at(ts, site_of, t)
+        np.maximum.at(ts, site_of, self.win.last_ts[touched])  # each series' latest of the batch
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
         rise_ts = np.full(self.sites.n, -np.inf)
         lit = touched[(self.ser_level[touched] > 0) & ~np.isnan(self.sig_ts[touched])]
@@ -505,8 +535,8 @@ class Core:
         res = CoreResult()
         if not sites:
             return res
-        cand, top, capped = self._candidates()
         idx = np.array(sites, np.int64)
+        cand, top, capped = self._candidates(idx)
         for tr in self.sites.step(idx, cand, top, capped, np.full(len(idx), float(ts))):
             res.level_changes.append(self._level_change(tr))
         return res
@@ -629,3 +659,10 @@ class Core:
         """Bytes each series costs in windows and detector state."""
         state = NSLOT * (1 + 8 + 8) + 1 + 8 + 1 + 4 * 8 + 8 + 1 + 5 * 8 + 1 + 2 * 8 + 4 + 4
         return Windows.bytes_per_series() + self.p.bytes_per_series() + state
+
+
+def _joined(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Column-wise concatenation of (sid, ...) parts; a single part as it is."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(cols) for cols in zip(*parts))

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.buffers import Windows
 from ..core.params import Params
-from .stats import rowmedian
+from .stats import median_and_mad, row_count
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
@@ -43,14 +42,16 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     trailing median lags a steady trend by w/2 samples while the MAD of a trending window is
     about w/4 samples' worth, so with k >= 2 a trend alone is never suspect."""
     W = int(w.max())
-    # windows as views of the rows (callers keep at least W cells before every judged cell)
-    win = sliding_window_view(seq, W, axis=1)[row, col - W]
+    # the W cells before each judged cell, in one flat take (callers keep at least W cells
+    # before every judged cell)
+    win = np.ascontiguousarray(seq).ravel().take((row * seq.shape[1] + col - W)[:, None] + np.arange(W))
     if (w != W).any():  # rules with shorter windows: blank their older cells
         win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
-    med = rowmedian(win)
-    tol = np.fmax(k * MAD_SCALE * rowmedian(np.abs(win - med[:, None])), floor)
+    med, mad = median_and_mad(win)
+    tol = np.fmax(k * MAD_SCALE * mad, floor)
     x = seq[row, col]
-    enough = W - np.count_nonzero(np.isnan(win), axis=1) >= 5
+    gaps = np.isnan(win)
+    enough = W - row_count(gaps) >= 5 if gaps.any() else np.full(len(x), W >= 5)
     with np.errstate(invalid="ignore"):
         dev = enough & (np.abs(x - med) > tol)
         has_next = col + 1 < end

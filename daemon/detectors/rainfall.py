@@ -16,7 +16,6 @@ from ..rules import RAIN_WINDOWS_H
 from .stats import level_of, threshold_at
 
 RAIN_BIN_S = 600.0
-_STEPS = np.arange(1, 5, dtype=np.int8)
 WIN_BINS = np.array([int(h * 3600 / RAIN_BIN_S) for h in RAIN_WINDOWS_H])
 NW = len(RAIN_WINDOWS_H)
 ANTECEDENT, ID = NW, NW + 1  # slots after the windows
@@ -34,7 +33,7 @@ class Rain:
 def totals_at(win: Windows, sid: np.ndarray, last_bin: np.ndarray, width: int,
               rows: np.ndarray, col: np.ndarray) -> np.ndarray:
     """Rolling totals of every window, at reading bins `col` of series rows `rows`."""
-    s, _, _ = win.bins("mid", sid, last_bin, width)
+    s, _, _ = win.bins("mid", sid, last_bin, width, times=False)
     c = np.concatenate([np.zeros((len(sid), 1)), np.cumsum(s, axis=1)], axis=1)
     hi = c[rows, col + 1]
     lo = c[rows[:, None], np.clip(col[:, None] + 1 - WIN_BINS[None, :], 0, None)]
@@ -57,9 +56,10 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
 
     s = series[grp]
     lev = np.zeros((len(ts), NW + 2), np.int8)
-    with np.errstate(invalid="ignore"):  # every window at once: [readings, windows, levels]
-        hit = tot[:, :, None] >= p.rain_tab[s]
-    lev[:, :NW] = (hit * _STEPS).max(axis=2)
+    tab = p.rain_tab[s]
+    with np.errstate(invalid="ignore"):  # every window at once, a level at a time (the highest reached)
+        for k in range(tab.shape[2]):
+            lev[:, :NW][tot >= tab[:, :, k]] = k + 1
     hours = np.array(RAIN_WINDOWS_H, float)
     id_mm = p.id_a[s, None] * hours[None, :] ** (1.0 - p.id_b[s, None])  # a·D^-b mm/h over D hours
     ratio = np.where(p.id_mask[s], np.nan_to_num(tot / id_mm), 0.0)
@@ -71,15 +71,16 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     value = np.full((m, NW + 2), np.nan)
     thr = np.full((m, NW + 2), np.nan)
     level[grp[starts]] = np.maximum.reduceat(lev, starts, axis=0)
-    per_reading = lev[:, :NW + 2].max(axis=1)
+    per_reading = lev[:, 0].copy()
+    for j in range(1, NW + 2):  # a column at a time: a per-row max over few columns is slow
+        np.maximum(per_reading, lev[:, j], out=per_reading)
     top = np.maximum.reduceat(per_reading, starts)
     at_top = np.flatnonzero(per_reading == top[grp])
     peak_ts = np.full(m, np.nan)
     first_top = at_top[starts_of(grp[at_top])]
     peak_ts[grp[first_top]] = ts[first_top]
     value[grp[starts], :NW] = np.fmax.reduceat(tot, starts, axis=0)
-    for j in range(NW):
-        thr[:, j] = threshold_at(level[:, j], p.rain_tab[series, j])
+    thr[:, :NW] = threshold_at(level[:, :NW], p.rain_tab[series])  # every window in one take
     # intensity-duration: report the worst exceedance of the batch
     r_idx = np.arange(len(ts))
     worst_ratio = ratio[r_idx, worst]
@@ -97,7 +98,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     if on.any():
         nd = int(p.ant_days[series].max()) + 1
         end = np.floor(win.last_ts[series] / DAY_S).astype(np.int64)
-        dsum, _, _ = win.bins("day", series, end, nd)
+        dsum, _, _ = win.bins("day", series, end, nd, times=False)
         age = np.arange(nd - 1, -1, -1)[None, :]
         k = p.ant_k[series][:, None]
         weights = np.where(age <= p.ant_days[series][:, None], k ** age, 0.0)

@@ -7,20 +7,80 @@ from __future__ import annotations
 import numpy as np
 
 
+def row_count(mask: np.ndarray) -> np.ndarray:
+    """True cells per row of a 2-D bool array. numpy's per-row reductions (count_nonzero, sum)
+    pay a call per short row; a product with a ones vector counts all rows in one pass (in
+    bytes, which hold counts up to 255)."""
+    w = mask.shape[1]
+    if w > 255:
+        return np.count_nonzero(mask, axis=1)
+    return (np.ascontiguousarray(mask).view(np.uint8) @ np.ones(w, np.uint8)).astype(np.int64)
+
+
 def rowmedian(a: np.ndarray) -> np.ndarray:
     """Median of each row, ignoring NaN; NaN for rows without any value."""
     w = a.shape[1]
     if w == 0:
         return np.full(a.shape[0], np.nan)
     # a full sort of short rows beats np.partition, whose per-row overhead dominates here
+    return _median_of_sorted(np.sort(a, axis=1), np.isnan(a))
+
+
+def median_and_mad(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rowmedian(a) and rowmedian(|a - median|), the same numbers, with one sort instead of two.
+
+    In a sorted row the k+1 values nearest the median are consecutive, so the k-th smallest
+    distance is the least, over runs of k+1 consecutive values, of the run's larger end
+    distance (rows with gaps, and wide rows, take the second sort)."""
+    w = a.shape[1]
+    if w == 0:
+        return np.full(a.shape[0], np.nan), np.full(a.shape[0], np.nan)
     nan = np.isnan(a)
     s = np.sort(a, axis=1)
-    c = w - np.count_nonzero(nan, axis=1)
-    if c.min() == w:  # no gaps: the middle columns
+    med = _median_of_sorted(s, nan)
+    if w > 64:  # wide rows: the runs cost more calls than a second sort
+        return med, rowmedian(np.abs(a - med[:, None]))
+    if not nan.any():
+        return med, _mad_of_sorted(s, med)
+    holes = row_count(nan)
+    full, gaps = np.flatnonzero(holes == 0), np.flatnonzero(holes > 0)
+    if len(full) < len(gaps):  # mostly gaps (new series): splitting the rows would not pay
+        return med, rowmedian(np.abs(a - med[:, None]))
+    mad = np.empty(len(a))
+    mad[full] = _mad_of_sorted(s[full], med[full])
+    mad[gaps] = rowmedian(np.abs(a[gaps] - med[gaps, None]))
+    return med, mad
+
+
+def _mad_of_sorted(s: np.ndarray, med: np.ndarray) -> np.ndarray:
+    """Median of |s - med| per row of sorted, gapless rows: the mean of its two middle order
+    statistics, each the least larger-end distance over runs of consecutive values."""
+    w = s.shape[1]
+    lo, hi = (w - 1) // 2, w // 2
+    # a column at a time (whole-array ops on short rows pay numpy's inner-loop cost per row),
+    # from a transposed copy so that each column is contiguous
+    cols = np.ascontiguousarray(s.T)
+    below = [med - cols[i] for i in range(w - lo)]
+    above = {j: cols[j] - med for j in range(lo, w)}
+
+    def kth(k: int) -> np.ndarray:
+        out = np.maximum(below[0], above[k])
+        for i in range(1, w - k):
+            np.minimum(out, np.maximum(below[i], above[i + k]), out=out)
+        return out
+
+    return 0.5 * (kth(lo) + kth(hi))
+
+
+def _median_of_sorted(s: np.ndarray, nan: np.ndarray) -> np.ndarray:
+    """Row medians of rows sorted with their NaN (marked in `nan`) last."""
+    w = s.shape[1]
+    if not nan.any():  # no gaps: the middle columns
         return 0.5 * (s[:, (w - 1) // 2] + s[:, w // 2])
+    c = w - row_count(nan)
     lo = np.maximum((c - 1) // 2, 0)
     hi = np.minimum(c // 2, w - 1)
-    rows = np.arange(a.shape[0])
+    rows = np.arange(s.shape[0])
     m = 0.5 * (s[rows, lo] + s[rows, hi])
     m[c == 0] = np.nan
     return m
@@ -58,7 +118,7 @@ def theil_sen(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         s = (v[:, j] - v[:, i]) / dt
     s[~(dt > 0)] = np.nan
-    return rowmedian(s), v.shape[1] - np.count_nonzero(np.isnan(v), axis=1)
+    return rowmedian(s), v.shape[1] - row_count(np.isnan(v))
 
 
 def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -90,19 +150,22 @@ def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[n
     return a, b, r2, n, var_a, var_b, cov_ab
 
 
-_STEPS = np.arange(1, 5, dtype=np.int8)
-
-
 def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Level 0..4 of each value against its row's [blue, yellow, orange, red] thresholds
     (NaN thresholds are never reached; a NaN value is level 0)."""
+    out = np.zeros(len(values), np.int8)
+    # the highest level reached, so a level left out (NaN) between two others does not shift
+    # them; a column at a time: numpy's per-row max over four columns costs a call per row
     with np.errstate(invalid="ignore"):
-        hit = values[:, None] >= table
-    # the highest level reached, so a level left out (NaN) between two others does not shift them
-    return (hit * _STEPS).max(axis=1).astype(np.int8)
+        for k in range(table.shape[1]):
+            out[values >= table[:, k]] = k + 1
+    return out
 
 
 def threshold_at(level: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """The threshold a row's level reached (or the next one up when the level is 0)."""
-    idx = np.clip(level.astype(int) - 1, 0, 3)
-    return table[np.arange(len(level)), idx]
+    """The threshold a row's level reached (or the next one up when the level is 0). Levels
+    [n, k] against tables [n, k, 4] give [n, k]."""
+    idx = np.minimum(np.maximum(level.astype(np.intp) - 1, 0), 3)
+    if level.ndim == 1:
+        return table[np.arange(len(level)), idx]
+    return np.take_along_axis(table, idx[..., None], axis=-1)[..., 0]

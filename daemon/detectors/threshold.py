@@ -113,7 +113,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     days = np.ceil(p.change_win_h[sid] / 24.0).astype(int)
     nd = int(days.max()) + 1
     end = np.floor(win.last_ts[sid] / DAY_S).astype(np.int64)
-    dsum, dcnt, _ = win.bins("day", sid, end, nd)
+    dsum, dcnt, _ = win.bins("day", sid, end, nd, times=False)
     in_win = np.arange(nd)[None, :] >= (nd - 1 - days)[:, None]
     has = (dcnt > 0) & in_win
     has &= dcnt >= 0.5 * _median_nonzero(np.where(in_win, dcnt, 0.0))[:, None]
@@ -121,7 +121,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     rows = np.arange(n)
     with np.errstate(invalid="ignore", divide="ignore"):
         base = dsum[rows, first] / dcnt[rows, first]
-    base[~has.any(axis=1)] = np.nan
+    base[~has[rows, first]] = np.nan  # argmax of a row without any is its first column
     tab = p.change_tab[sid]
     value[:, CHANGE] = np.abs(now - base)
     level[:, CHANGE] = level_of(value[:, CHANGE], tab)

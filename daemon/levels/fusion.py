@@ -64,7 +64,8 @@ class SiteLevels:
     def candidates(self, dev_level: np.ndarray, dev_site: np.ndarray, site_strong: np.ndarray,
                    ext_top: np.ndarray | None = None, ext_agree: np.ndarray | None = None):
         """Candidate level per site, its uncapped top, and whether it was capped. ext_*: signals
-        from outside the series (levels/external.py) that raise and that agree."""
+        from outside the series (levels/external.py) that raise and that agree. The device
+        arrays may hold only some sites' devices: only those sites' entries are then meaningful."""
         n = self.n
         top = np.zeros(n, np.int8)
         np.maximum.at(top, dev_site, dev_level)
