@@ -333,7 +333,7 @@ def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm,
         sent = page.body.decode().split("\n")
         # what a rejected batch is bisected over is exactly what was sent
         assert sorted(sent) == sorted(text for text, _ in page.lines())
-        assert len(sent) == page.points == 5  # one line per reading
+        assert len(sent) == page.points == 5  # a line per reading: dx..dh, then dy (inf quarantined)
         assert {reason.split(" ")[0] for _, reason, _ in page.bad} == {"unknown", "non-finite"}
         fields = [line.split(" ")[1].split("=") for line in sent]
         # every double round-trips through its text (VictoriaMetrics itself keeps ~15 digits)
