@@ -72,19 +72,19 @@ _PRUNABLE = (
 # on 2M values; beyond, its long-double arithmetic can miss the last digit): those rows go
 # through Python's repr instead, with the non-finite and the orphans.
 _EXACT = "(r.value = 0 OR abs(r.value) BETWEEN 1e-100 AND 1e100)"
-# One line per (device, instant) with every channel as a field, formatted by SQLite in C from the
-# series' pre-escaped `head` ("reading,<tags> ") and `fkey` ("<channel>="): a Python loop over the
-# rows cost more than the HTTP write. Grouped by (ts, device): SQLite sorts two integers.
-_LINE = "s.head || group_concat(s.fkey || printf('%!.17g', r.value), ',') || ' ' || r.ts_ms"
-_GROUPED = f"""
+# One line per reading, formatted by SQLite in C from its series' pre-escaped `prefix`
+# ("reading,<tags> <channel>="): a Python loop over the rows cost more than the HTTP write. InfluxDB
+# merges lines with the same measurement, tags and timestamp into one point (their fields united)
+# and VictoriaMetrics keeps each field as a series of its own, so this stores what one line per
+# device and instant would, without the sort SQLite needed to group the rows.
+_LINE = "s.prefix || printf('%!.17g', r.value) || ' ' || r.ts_ms"
+_PAGE = f"""
 FROM readings r CROSS JOIN temp.export_series s ON s.id = r.series  -- CROSS: the rowid range drives
-WHERE r.rowid > ? AND r.rowid <= ? AND {_EXACT}
-GROUP BY r.ts_ms, s.dev"""
-_READING_LINES = f"SELECT MAX(r.rowid), {_LINE} {_GROUPED}"
-# The same lines as one request body (points, rows in them, body): no Python object per line, and
-# as a BLOB, the UTF-8 SQLite made, not decoded to str only to be encoded again
-_READING_BODY = (f"SELECT COUNT(*), TOTAL(n), CAST(group_concat(line, char(10)) AS BLOB) "
-                 f"FROM (SELECT COUNT(*) AS n, {_LINE} AS line {_GROUPED})")
+WHERE r.rowid > ? AND r.rowid <= ? AND {_EXACT}"""
+_READING_LINES = f"SELECT r.rowid, {_LINE} {_PAGE}"
+# The same lines as one request body (lines, body): no Python object per line, and as a BLOB, the
+# UTF-8 SQLite made, not decoded to str only to be encoded again
+_READING_BODY = f"SELECT COUNT(*), CAST(group_concat({_LINE}, char(10)) AS BLOB) {_PAGE}"
 _ODD_READINGS = f"""
 SELECT r.rowid, r.series, r.ts_ms, r.value FROM readings r
 WHERE r.rowid > ? AND r.rowid <= ?
@@ -351,8 +351,7 @@ class InfluxExporter:
         self.db.execute("PRAGMA synchronous=NORMAL")
         ensure_schema(self.db)
         self._lock = threading.Lock()  # run_once from one thread at a time
-        self._series_meta: dict[int, tuple[str, str]] = {}  # series id -> (line prefix, field key)
-        self._prefixes: dict[str, int] = {}  # line prefix -> small int: SQLite groups ints faster
+        self._series_prefix: dict[int, str] = {}  # series id -> "reading,<tags> <channel>="
         self._device_prefixes: dict[tuple[str, str, str], str] = {}  # (site, device, kind) -> line prefix
         self._series_lock = threading.Lock()
         self._series_db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
@@ -614,12 +613,12 @@ class InfluxExporter:
         db = self._reader()
         db.execute("BEGIN")  # one snapshot for both queries
         try:
-            points, grouped, body = db.execute(_READING_BODY, (after, last)).fetchone()
-            odd = self._odd_readings(db, after, last) if grouped < rows else ([], [])
+            points, body = db.execute(_READING_BODY, (after, last)).fetchone()
+            odd = self._odd_readings(db, after, last) if points < rows else ([], [])
         finally:
             db.execute("COMMIT")
         lines, bad = odd
-        if lines:  # body: NULL when no row made a group
+        if lines:  # body: NULL when SQLite formatted no row
             body = b"\n".join(([body] if body else []) + [text.encode("utf-8") for text, _ in lines])
         return _Page("readings", last, rows, points + len(lines), body or b"", bad,
                      partial(self._reading_lines, after, last))
@@ -641,13 +640,13 @@ class InfluxExporter:
         lines: list[tuple[str, int]] = []
         bad: list[tuple[int, str, str]] = []
         for rowid, sid, ts_ms, value in db.execute(_ODD_READINGS, (after, last)):
-            meta = self._series_meta.get(sid)
-            if meta is None:
+            prefix = self._series_prefix.get(sid)
+            if prefix is None:
                 bad.append((rowid, f"unknown series {sid}", f"series={sid} ts_ms={ts_ms} value={value!r}"))
             elif not isinstance(value, float) or not math.isfinite(value):
-                bad.append((rowid, f"non-finite or non-numeric value {value!r}", f"{meta[0]} {meta[1]}={value!r} {ts_ms}"))
+                bad.append((rowid, f"non-finite or non-numeric value {value!r}", f"{prefix}{value!r} {ts_ms}"))
             else:
-                lines.append((f"{meta[0]} {meta[1]}={value!r} {ts_ms}", rowid))
+                lines.append((f"{prefix}{value!r} {ts_ms}", rowid))
         return lines, bad
 
     def _reader(self) -> sqlite3.Connection:
@@ -655,30 +654,30 @@ class InfluxExporter:
         r = self._local.__dict__.get("reader")
         if r is None:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, head TEXT NOT NULL, "
-                         "fkey TEXT NOT NULL, dev INTEGER NOT NULL)")
+            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL)")
             r = self._local.reader = [conn, 0]
             with self._series_lock:
                 self._reader_conns.append(conn)
         conn, top = r
         rows = self._sync_series(top)
         if rows:
-            conn.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?,?,?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?)", rows)
             r[1] = rows[-1][0]
         return conn
 
-    def _sync_series(self, top: int) -> list[tuple[int, str, str, int]]:
-        """Series after id `top` as (id, line head, field key and `=`, device number): the head is
-        the measurement and tags and a space, escaped here once. Series are never deleted."""
+    def _sync_series(self, top: int) -> list[tuple[int, str]]:
+        """Series after id `top` as (id, line prefix): the measurement, tags, a space, the field
+        key and `=`, escaped here once. Series are never deleted."""
         with self._series_lock:
             new = self._series_db.execute("SELECT id, site, device, kind, channel FROM series WHERE id > ? "
                                           "ORDER BY id", (top,)).fetchall()
             rows = []
             for sid, site, device, kind, channel in new:
-                meta = self._series_meta.get(sid)
-                if meta is None:
-                    meta = self._series_meta[sid] = (self._reading_prefix(site, device, kind), channel.translate(_ESC_KEY))
-                rows.append((sid, meta[0] + " ", meta[1] + "=", self._prefixes.setdefault(meta[0], len(self._prefixes))))
+                prefix = self._series_prefix.get(sid)
+                if prefix is None:
+                    prefix = self._series_prefix[sid] = (f"{self._reading_prefix(site, device, kind)} "
+                                                         f"{channel.translate(_ESC_KEY)}=")
+                rows.append((sid, prefix))
             return rows
 
     def _reading_prefix(self, site: str, device: str, kind: str) -> str:

@@ -333,12 +333,12 @@ def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm,
         sent = page.body.decode().split("\n")
         # what a rejected batch is bisected over is exactly what was sent
         assert sorted(sent) == sorted(text for text, _ in page.lines())
-        assert len(sent) == page.points == 4  # one grouped line per instant, one per extreme value
+        assert len(sent) == page.points == 5  # a line per reading: dx..dh, then dy (inf quarantined)
         assert {reason.split(" ")[0] for _, reason, _ in page.bad} == {"unknown", "non-finite"}
-        fields = [f.split("=") for line in sent for f in line.split(" ")[1].split(",")]
+        fields = [line.split(" ")[1].split("=") for line in sent]
         # every double round-trips through its text (VictoriaMetrics itself keeps ~15 digits)
         assert sorted((ch, float(text)) for ch, text in fields) == sorted([*values.items(), ("dy", -7.25)])
-        assert ex.run_once() == 4
+        assert ex.run_once() == 5
         assert ex.stats.quarantined == 2 and ex.backlog()["readings"] == 0
     got = {r["metric"]["__name__"].removeprefix("reading_"): r for r in vm.export_until('{__name__=~"reading_.+"}', 5)}
     for ch, v in values.items():
@@ -348,20 +348,20 @@ def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm,
 
 
 def test_a_rejected_reading_is_bisected_out_of_its_page_and_the_rest_lands_once(vm, jpath):
-    with Journal(jpath, "normal") as j:
-        fill(j, REG, 500, START)
     gnss = next(d for d in REG.devices if d.kind == "gnss")
-    with sqlite3.connect(jpath) as db:  # a channel name far longer than a line may be (see above)
-        db.execute("INSERT INTO series (id, site, device, kind, channel) VALUES (9000, ?, ?, 'gnss', ?)",
-                   (gnss.site, gnss.id, "x" * 1_000_000))
-        # the earliest instant, so its line comes first in the page's body
-        db.execute("INSERT INTO readings (series, ts_ms, value, received_ms) VALUES (9000, ?, 1.5, 0)",
-                   (round(START * 1000) - 60_000,))
+    with Journal(jpath, "normal") as j:
+        with sqlite3.connect(jpath) as db:  # a channel name far longer than a line may be (see above)
+            db.execute("INSERT INTO series (id, site, device, kind, channel) VALUES (9000, ?, ?, 'gnss', ?)",
+                       (gnss.site, gnss.id, "x" * 1_000_000))
+            # the journal's first reading, so its line comes first in the page's body
+            db.execute("INSERT INTO readings (series, ts_ms, value, received_ms) VALUES (9000, ?, 1.5, 0)",
+                       (round(START * 1000) - 60_000,))
+        fill(j, REG, 500, START)
     with InfluxExporter(jpath, settings(vm), REG) as ex:
         written = ex.run_once()
         assert ex.backlog()["readings"] == 0 and ex.stats.failures == 0
         (bad,) = ex.quarantined()
-        assert (bad["stream"], bad["source_rowid"]) == ("readings", 501)
+        assert (bad["stream"], bad["source_rowid"]) == ("readings", 1)
         assert bad["reason"].startswith("HTTP 400") and bad["line"].startswith("reading,county=")
     rows = vm.export_until('{__name__=~"reading_.+"}', 500)
     samples = [(r["metric"]["__name__"], r["metric"]["device"], ts) for r in rows for ts in r["timestamps"]]
