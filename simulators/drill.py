@@ -59,7 +59,7 @@ class DrillRun:
         return on_event
 
 
-DRILL_REPLY_TIMEOUT_S = 1.0
+DRILL_REPLY_TIMEOUT_S = 5.0
 
 
 def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str,
@@ -78,8 +78,9 @@ def drill_config(cfg: Config, phone_url: str, protocol: str, client_id: str,
         "phone_url": phone_url.replace("http://", "json://"),
         "phone_url_by_role": {}, "apprise_config": None})
     intake = s.intake.model_copy(update={"protocol": protocol, "client_id": client_id, "batch_wait_ms": 5.0})
-    # a reply's wait is real time (the outbox's monotonic deadline); simulated devices on a local
-    # broker answer in milliseconds, and a drill compresses hours into seconds: wait briefly
+    # a reply's wait is real time (the outbox's monotonic deadline), and a drill compresses hours
+    # into seconds: wait less than in the field, but enough for a reply queued behind a burst of
+    # accelerated readings on a busy machine
     sirens = s.sirens.model_copy(update={"reply_timeout_s": min(s.sirens.reply_timeout_s, DRILL_REPLY_TIMEOUT_S)})
     sampling = s.sampling.model_copy(update={"reply_timeout_s": min(s.sampling.reply_timeout_s,
                                                                      DRILL_REPLY_TIMEOUT_S)})
@@ -130,7 +131,8 @@ def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, du
                             _shard_settings(base, i, shards))
                for i in range(shards)]
     sim = Simulator(configs[0].registry, broker_url, scenario, speed=speed, duration_h=duration_h,
-                    client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native")
+                    client_id=f"geowarn-drill-sim-{scenario.name}", force_protocol=None if national_ok else "native",
+                    on_air_after_end=True)
     run = DrillRun(scenario.name)
     services: list[Service] = []
 
@@ -160,9 +162,9 @@ def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, du
                 _acknowledge_due(svc, run, svc.clock(), ack_after_s)
             shown = _echo_notifications(receiver, shown, echo)
             time.sleep(0.05)
-        sim.stop()
-        for svc in services:
+        for svc in services:  # the simulated devices still answer commands meanwhile
             _settle(svc)
+        sim.stop()
         _echo_notifications(receiver, shown, echo)
         for svc in services:
             _acknowledge_due(svc, run, svc.clock(), ack_after_s)

@@ -35,8 +35,13 @@ DEFAULT_BACKFILL_H = 24.0  # an open-ended fast run starts this far back, then r
 class Simulator(PacedRunner):
     def __init__(self, registry: Registry, broker_url: str, scenario: Scenario | None = None,
                  speed: float | None = None, duration_h: float | None = None, seed: int | None = None,
-                 clock: SimClock | None = None, client_id: str = "geowarn-sim", force_protocol: str | None = None):
+                 clock: SimClock | None = None, client_id: str = "geowarn-sim", force_protocol: str | None = None,
+                 on_air_after_end: bool = False):
+        """on_air_after_end: after the last reading (and `finished`) the devices keep answering
+        commands until stop(): a drill's service may still be working through its backlog and
+        command them (a red decided late in a fast run)."""
         self.registry = registry
+        self.on_air_after_end = on_air_after_end
         self.scenario = scenario
         speed = speed if speed is not None else (scenario.speed if scenario else 1.0)
         # scenarios end on their own; a bare network runs until stopped (None)
@@ -111,6 +116,10 @@ class Simulator(PacedRunner):
             if end is not None and now >= end:
                 break
         self._finish()
+        while self.on_air_after_end and not self.stopping:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            self._handle_commands()
 
     def _publish(self, e: Emission) -> None:
         if e.what == "reading":
