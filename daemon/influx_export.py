@@ -710,9 +710,12 @@ class InfluxExporter:
             self._device_tags[device] = tags
         return tags
 
+    def _rows_after(self, select: str, key: str, after: int, limit: int) -> list[tuple]:
+        """The next `limit` rows of a journal table past the stream's cursor, in key order."""
+        return self.db.execute(f"{select} WHERE {key} > ? ORDER BY {key} LIMIT ?", (after, limit)).fetchall()
+
     def _page_statuses(self, after: int, limit: int) -> _Page | None:
-        rows = self.db.execute("SELECT rowid, device, ts_ms, fields FROM statuses WHERE rowid > ? "
-                               "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+        rows = self._rows_after("SELECT rowid, device, ts_ms, fields FROM statuses", "rowid", after, limit)
         if not rows:
             return None
         lines, bad = [], []
@@ -734,8 +737,7 @@ class InfluxExporter:
         return _Page.of("statuses", rows[-1][0], len(rows), lines, bad)
 
     def _page_quarantine(self, after: int, limit: int) -> _Page | None:
-        rows = self.db.execute("SELECT rowid, received_ms, reason, device FROM quarantine WHERE rowid > ? "
-                               "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+        rows = self._rows_after("SELECT rowid, received_ms, reason, device FROM quarantine", "rowid", after, limit)
         if not rows:
             return None
         full = len(rows) == limit
@@ -754,8 +756,7 @@ class InfluxExporter:
         return _Page.of("quarantine", rows[-1][0], limit if full else len(rows), lines, [])
 
     def _page_events(self, after: int, limit: int) -> _Page | None:
-        rows = self.db.execute("SELECT id, measurement, tags, fields, ts_ms FROM export_events WHERE id > ? "
-                               "ORDER BY id LIMIT ?", (after, limit)).fetchall()
+        rows = self._rows_after("SELECT id, measurement, tags, fields, ts_ms FROM export_events", "id", after, limit)
         if not rows:
             return None
         lines, bad = [], []

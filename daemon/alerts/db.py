@@ -107,10 +107,11 @@ class Database:
 
     def _add_missing_columns(self) -> None:
         """Columns added since a journal was created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
-        for column, decl in ADDED_COLUMNS["outbox"].items():
-            if column not in have:
-                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
+        for table, columns in ADDED_COLUMNS.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, decl in columns.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

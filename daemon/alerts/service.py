@@ -45,13 +45,13 @@ class AlertService:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
+    def _parts(self) -> list:
+        """The optional threads, in start order (stopped in reverse)."""
+        return [p for p in (self.sender, self.worker, self.acks) if p is not None]
+
     def start(self) -> "AlertService":
-        if self.sender is not None:
-            self.sender.start()
-        if self.worker is not None:
-            self.worker.start()
-        if self.acks is not None:
-            self.acks.start()
+        for part in self._parts():
+            part.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-alerts-tick", daemon=True)
         self._ticker.start()
         return self
@@ -60,12 +60,8 @@ class AlertService:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(10)
-        if self.acks is not None:
-            self.acks.stop()
-        if self.worker is not None:
-            self.worker.stop()
-        if self.sender is not None:
-            self.sender.stop()
+        for part in reversed(self._parts()):
+            part.stop()
         self.manager.close()
 
     def handle(self, event: SiteLevelChange | DeviceFault) -> int | None:

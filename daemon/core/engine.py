@@ -365,12 +365,13 @@ class Core:
         prev = np.where(np.concatenate([np.zeros((len(series), 1), bool), acc[:, :-1]], axis=1).cumsum(axis=1) > 0,
                         vals[rows, prev_idx], np.nan)
         d = vals - prev
-        gap_days = (seq_t - seq_t[rows, prev_idx]) / DAY_S
         with np.errstate(invalid="ignore", divide="ignore"):
             hit = acc & (np.abs(d) >= lim[:, None])
             d = np.where(hit, d, step)
-            sudden = np.abs(step) / gap_days >= self.p.rate_tab[series, 3][:, None]
-            hit |= acc & (np.abs(step) >= lim_step[:, None]) & sudden
+            if np.isfinite(lim_step).any():  # only GNSS at quiet sites asks for the step test
+                gap_days = (seq_t - seq_t[rows, prev_idx]) / DAY_S
+                sudden = np.abs(step) / gap_days >= self.p.rate_tab[series, 3][:, None]
+                hit |= acc & (np.abs(step) >= lim_step[:, None]) & sudden
         hit[:, :H] = False
         if not hit.any():  # the usual case: nothing to remove
             return jump
