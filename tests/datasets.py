@@ -3,14 +3,35 @@ and a synthetic Voight-law creep. Nothing big is copied into the repository."""
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """shared/data beside this clone; else $GEOWARN_SHARED_DATA; else beside the repository this
+    one was cloned from (a CI clone in a temporary directory)."""
+    here = REPO.parent / "shared" / "data"
+    candidates = [here]
+    if os.environ.get("GEOWARN_SHARED_DATA"):
+        candidates.append(Path(os.environ["GEOWARN_SHARED_DATA"]))
+    try:
+        origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and "://" not in origin:
+        candidates.append(Path(origin).resolve().parent / "shared" / "data")
+    return next((c for c in candidates if c.is_dir()), here)
+
+
+DATA = _shared_data()
 HEADER = ["ts", "site", "device", "kind", "channel", "value"]
 
 
