@@ -94,6 +94,38 @@ def block_sums(a: np.ndarray, size: int) -> np.ndarray:
     return s.reshape(len(a), -1)
 
 
+def _windows_of(a: np.ndarray, nb: int) -> np.ndarray:
+    """A read-only [rows, cols - nb + 1, nb] view of a 2-D array: [r, j] is a[r, j:j + nb]."""
+    s0, s1 = a.strides
+    return np.lib.stride_tricks.as_strided(a, (a.shape[0], a.shape[1] - nb + 1, nb), (s0, s1, s1), writeable=False)
+
+
+def ring_windows(arrays: tuple[np.ndarray, ...], sid: np.ndarray, end: np.ndarray, nb: int) -> list[np.ndarray]:
+    """For each [rows, size] ring array, rows `sid`: the nb slots up to slot `end % size`, oldest
+    first. Copied a row's run at a time (a window is one slice of its ring, or two where it wraps
+    round the end): several times faster than computing and gathering every cell's index."""
+    size = arrays[0].shape[1]
+    if nb > size:  # a window longer than its ring reads some slots twice: the general gather
+        flat = (end[:, None] - _countdown(nb)) % size
+        flat += (sid * size)[:, None]
+        return [a.ravel().take(flat) for a in arrays]
+    start = end % size - (nb - 1)
+    wrap = start < 0
+    if not wrap.any():
+        return [_windows_of(a, nb)[sid, start] for a in arrays]
+    whole, wrapped = np.flatnonzero(~wrap), np.flatnonzero(wrap)
+    sw = sid[wrapped]
+    out = []
+    for a in arrays:
+        o = np.empty((len(sid), nb), a.dtype)
+        o[whole] = _windows_of(a, nb)[sid[whole], start[whole]]
+        # the ring's tail then its head, side by side: the wrapped window is one slice of that
+        ext = np.concatenate([a[sw, size - nb:], a[sw, :nb]], axis=1)
+        o[wrapped] = _windows_of(ext, nb)[np.arange(len(sw)), start[wrapped] + nb]
+        out.append(o)
+    return out
+
+
 def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
     """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
     grows by doubling when series are interned, never per reading."""
@@ -223,19 +255,18 @@ class Windows:
         empty or overwritten bins count 0 (mean time NaN; day bins report their centre)."""
         ssum, scnt, sid_arr = (self.mid_sum, self.mid_n, self.mid_id) if which == "mid" else \
             (self.day_sum, self.day_n, self.day_id)
-        size = ssum.shape[1]
         want = end_bin[:, None] - _countdown(nb)
-        flat = want % size  # flat takes beat 2-D fancy indexing
-        flat += (sid * size)[:, None]
-        hit = sid_arr.ravel().take(flat) == want
-        cnt = np.where(hit, scnt.ravel().take(flat), 0.0)
-        total = np.where(hit, ssum.ravel().take(flat), 0.0)
+        arrays = (sid_arr, scnt, ssum, self.mid_dt) if times and which == "mid" else (sid_arr, scnt, ssum)
+        got = ring_windows(arrays, sid, end_bin, nb)
+        hit = got[0] == want
+        cnt = np.where(hit, got[1], 0.0)
+        total = np.where(hit, got[2], 0.0)
         if not times:
             return total, cnt, None
         if which == "mid":
             w = self.mid_w[sid][:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
-                t = want * w + self.mid_dt.ravel().take(flat) / cnt
+                t = want * w + got[3] / cnt
         else:
             t = (want + 0.5) * DAY_S
         t = np.where(cnt > 0, t, np.nan)
@@ -251,18 +282,22 @@ class Windows:
         ring = self.mid_sum.shape[1]
         end = self.mid_bin(sid, self.last_ts[sid])
         back = _countdown(nb)
-        want = end[:, None] - back
-        flat = want % ring
-        flat += (sid * ring)[:, None]
-        hit = self.mid_id.ravel().take(flat) == want
-        n = np.where(hit, self.mid_n.ravel().take(flat), 0.0)
+        ids, n, tot, dt = ring_windows((self.mid_id, self.mid_n, self.mid_sum, self.mid_dt), sid, end, nb)
+        # a slot holds a bin number ≡ its slot (mod ring) and never newer than the series' latest:
+        # the wanted one exactly when it is less than a ring old (an empty slot, -1, holds zeros)
+        lim = end - ring
+        hit = ids > (lim.astype(np.int32) if len(lim) and -2**31 < lim.min() and lim.max() < 2**31 else lim)[:, None]
+        if hit.all():  # the usual case: every bin of every window is the wanted one (or empty)
+            n, dt = n.astype(np.float64), dt.astype(np.float64)
+        else:
+            n, tot, dt = np.where(hit, n, 0.0), np.where(hit, tot, 0.0), np.where(hit, dt, 0.0)
         cnt = (n.reshape(-1, size) @ np.ones(size, n.dtype)).reshape(len(sid), blocks)  # whole counts: exact
-        tot = block_sums(np.where(hit, self.mid_sum.ravel().take(flat), 0.0), size)
+        tot = block_sums(tot, size)
         # times relative to the latest bin keep the sums small; added back per block
         w = self.mid_w[sid][:, None]
         # (one bin width for all rows, the usual case: the offsets are one row, not a matrix)
         offsets = -back * w if len(w) == 0 or (w != w[0]).any() else -back * w[0, 0]
-        rel = np.where(hit, self.mid_dt.ravel().take(flat), 0.0) + n * offsets
+        rel = dt + n * offsets
         tsum = block_sums(rel, size) + cnt * (end[:, None] * w)
         with np.errstate(invalid="ignore", divide="ignore"):
             return tsum / cnt, tot / cnt, cnt
