@@ -42,6 +42,19 @@ DEFAULT_INTERVAL_S = 7200
 NOISE_MEMORY = 128.0  # readings: how long the per-series noise estimate remembers
 
 
+def _previous_usable(seq: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: the value of the last usable cell before it in its row (NaN: none) and that
+    cell's column (0: none), the last usable value carried forward."""
+    idx = np.where(acc, np.arange(seq.shape[1])[None, :], 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    prev_idx = np.zeros_like(idx)
+    prev_idx[:, 1:] = idx[:, :-1]
+    seen = np.zeros(acc.shape, bool)
+    seen[:, 1:] = acc[:, :-1]
+    prev = np.where(np.logical_or.accumulate(seen, axis=1), seq[np.arange(len(seq))[:, None], prev_idx], np.nan)
+    return prev, prev_idx
+
+
 class Core:
     def __init__(self, registry: Registry | None = None, rules: Rules | None = None):
         self.registry = registry
@@ -354,24 +367,30 @@ class Core:
         jump = np.zeros_like(seq)
         lim = self.p.jump[series]
         lim_step = np.where(self.sites.level[self.series.site_of[series]] < YELLOW, self.p.jump_step[series], np.inf)
-        if np.isinf(lim).all() and np.isinf(lim_step).all():
-            return jump
-        vals = np.where(acc, seq, np.nan)
-        # carry the last usable value forward to compare each usable cell with its predecessor
-        idx = np.where(acc, np.arange(seq.shape[1])[None, :], 0)
-        np.maximum.accumulate(idx, axis=1, out=idx)
-        prev_idx = np.concatenate([np.zeros((len(series), 1), np.int64), idx[:, :-1]], axis=1)
-        rows = np.arange(len(series))[:, None]
-        prev = np.where(np.concatenate([np.zeros((len(series), 1), bool), acc[:, :-1]], axis=1).cumsum(axis=1) > 0,
-                        vals[rows, prev_idx], np.nan)
-        d = vals - prev
-        with np.errstate(invalid="ignore", divide="ignore"):
-            hit = acc & (np.abs(d) >= lim[:, None])
-            d = np.where(hit, d, step)
-            if np.isfinite(lim_step).any():  # only GNSS at quiet sites asks for the step test
-                gap_days = (seq_t - seq_t[rows, prev_idx]) / DAY_S
-                sudden = np.abs(step) / gap_days >= self.p.rate_tab[series, 3][:, None]
-                hit |= acc & (np.abs(step) >= lim_step[:, None]) & sudden
+        hit = np.zeros(seq.shape, bool)
+        d = np.full(seq.shape, np.nan)
+        ruled = np.flatnonzero(np.isfinite(lim))  # only the rows of a rule with a jump (GNSS, crack)
+        if len(ruled):
+            a = acc[ruled]
+            prev, _ = _previous_usable(seq[ruled], a)
+            with np.errstate(invalid="ignore"):
+                dr = seq[ruled] - prev
+                hr = a & (np.abs(dr) >= lim[ruled, None])
+            hit[ruled], d[ruled] = hr, np.where(hr, dr, np.nan)
+        # confirmed steps (rare cells) of rows asking for the step test (GNSS at quiet sites)
+        with np.errstate(invalid="ignore"):
+            cand = acc & (np.abs(step) >= lim_step[:, None])
+        cand[:, :H] = False
+        if cand.any():
+            rows = np.flatnonzero(cand.any(axis=1))
+            _, prev_at = _previous_usable(seq[rows], acc[rows])
+            r, c = np.nonzero(cand[rows])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gap_days = (seq_t[rows[r], c] - seq_t[rows[r], prev_at[r, c]]) / DAY_S
+                sudden = np.abs(step[rows[r], c]) / gap_days >= self.p.rate_tab[series[rows[r]], 3]
+            r, c = rows[r[sudden]], c[sudden]
+            d[r, c] = np.where(hit[r, c], d[r, c], step[r, c])
+            hit[r, c] = True
         hit[:, :H] = False
         if not hit.any():  # the usual case: nothing to remove
             return jump
