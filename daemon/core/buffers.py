@@ -94,7 +94,7 @@ def block_sums(a: np.ndarray, size: int) -> np.ndarray:
     return s.reshape(len(a), -1)
 
 
-def _windows_of(a: np.ndarray, nb: int) -> np.ndarray:
+def windows_of(a: np.ndarray, nb: int) -> np.ndarray:
     """A [rows, cols - nb + 1, nb] view of a C-contiguous 2-D array: [r, j] is a[r, j:j + nb].
     (Made by the ndarray constructor: as_strided costs several times more per call.)"""
     s0, s1 = a.strides
@@ -113,16 +113,16 @@ def ring_windows(arrays: tuple[np.ndarray, ...], sid: np.ndarray, end: np.ndarra
     start = end % size - (nb - 1)
     wrap = start < 0
     if not wrap.any():
-        return [_windows_of(a, nb)[sid, start] for a in arrays]
+        return [windows_of(a, nb)[sid, start] for a in arrays]
     whole, wrapped = np.flatnonzero(~wrap), np.flatnonzero(wrap)
     sw = sid[wrapped]
     out = []
     for a in arrays:
         o = np.empty((len(sid), nb), a.dtype)
-        o[whole] = _windows_of(a, nb)[sid[whole], start[whole]]
+        o[whole] = windows_of(a, nb)[sid[whole], start[whole]]
         # the ring's tail then its head, side by side: the wrapped window is one slice of that
         ext = np.concatenate([a[sw, size - nb:], a[sw, :nb]], axis=1)
-        o[wrapped] = _windows_of(ext, nb)[np.arange(len(sw)), start[wrapped] + nb]
+        o[wrapped] = windows_of(ext, nb)[np.arange(len(sw)), start[wrapped] + nb]
         out.append(o)
     return out
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import Windows
+from ..core.buffers import Windows, windows_of
 from ..core.params import Params
 from .stats import median_and_mad, row_count
 
@@ -42,9 +42,9 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     trailing median lags a steady trend by w/2 samples while the MAD of a trending window is
     about w/4 samples' worth, so with k >= 2 a trend alone is never suspect."""
     W = int(w.max())
-    # the W cells before each judged cell, in one flat take (callers keep at least W cells
-    # before every judged cell)
-    win = np.ascontiguousarray(seq).ravel().take((row * seq.shape[1] + col - W)[:, None] + np.arange(W))
+    # the W cells before each judged cell, each a slice of its row (callers keep at least W
+    # cells before every judged cell)
+    win = windows_of(np.ascontiguousarray(seq), W)[row, col - W]
     if (w != W).any():  # rules with shorter windows: blank their older cells
         win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
     med, mad = median_and_mad(win)
