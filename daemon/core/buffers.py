@@ -243,11 +243,10 @@ class Windows:
         absent) and whether the slot holds a reading at all."""
         back = _countdown(k)
         cnt = self.count[sid]
-        cell = (cnt[:, None] - 1 - back) % RAW
-        cell += (sid * RAW)[:, None]  # flat takes beat 2-D fancy indexing
+        ts, v, ok = ring_windows((self.raw_ts, self.raw_v, self.raw_ok), sid, cnt - 1, k)
         present = back[None, :] < np.minimum(cnt, RAW)[:, None]
-        ts = np.where(present, self.raw_ts.ravel().take(cell), np.nan)
-        v = np.where(present & self.raw_ok.ravel().take(cell), self.raw_v.ravel().take(cell), np.nan)
+        ts = np.where(present, ts, np.nan)
+        v = np.where(present & ok, v, np.nan)
         return ts, v, present
 
     def bins(self, which: str, sid: np.ndarray, end_bin: np.ndarray, nb: int,
