@@ -64,26 +64,32 @@ def windowed_rate(win: Windows, sid: np.ndarray, window_h: np.ndarray, sigma: np
     """Theil-Sen rate (units/day) over each row's window of hourly bins, from `blocks` block
     means; its standard error from the per-reading noise; and the readings in the window.
     A rate needs data in half the blocks (two days are no weekly rate)."""
-    rate = np.full(len(sid), np.nan)
-    se = np.full(len(sid), np.nan)
-    readings = np.zeros(len(sid))
-    for w in sorted(set(window_h.tolist())):  # rows sharing a window share one gather
-        rows = np.flatnonzero(window_h == w)
-        bt, bx, bn = win.mid_blocks(sid[rows], int(np.ceil(w)), blocks)
-        # a block with far fewer readings than its row's typical block (the ragged edge where
-        # data begins, a gap) carries one or two readings' noise at full Theil-Sen weight: out
-        thin = bn < 0.5 * _median_nonzero(bn)[:, None]
-        bt[thin], bx[thin], bn[thin] = np.nan, np.nan, 0.0
-        slope, nb = theil_sen(bt, bx)
-        n = bn.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # least-squares slope error of the block means weighted by their readings
-            # (Theil-Sen's is ~10 % more): sigma² / Σ n_b (t_b - t̄)²
-            tm = np.nansum(bn * bt, axis=1) / n
-            sxx = np.nansum(bn * (bt - tm[:, None]) ** 2, axis=1)
-            se[rows] = sigma[rows] / np.sqrt(sxx) * DAY_S
-        rate[rows] = np.where(nb >= max(3, blocks // 2), slope * DAY_S, np.nan)
-        readings[rows] = n
+    if len(sid) == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    groups = [np.flatnonzero(window_h == w) for w in sorted(set(window_h.tolist()))]
+    # rows sharing a window share one gather; then all rows' blocks are judged together
+    blocks_of = [win.mid_blocks(sid[rows], int(np.ceil(window_h[rows[0]])), blocks) for rows in groups]
+    if len(groups) == 1:
+        rows, (bt, bx, bn) = groups[0], blocks_of[0]
+    else:
+        rows = np.concatenate(groups)
+        bt, bx, bn = (np.concatenate(parts) for parts in zip(*blocks_of))
+    # a block with far fewer readings than its row's typical block (the ragged edge where
+    # data begins, a gap) carries one or two readings' noise at full Theil-Sen weight: out
+    thin = bn < 0.5 * _median_nonzero(bn)[:, None]
+    bt[thin], bx[thin], bn[thin] = np.nan, np.nan, 0.0
+    slope, nb = theil_sen(bt, bx)
+    n = bn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # least-squares slope error of the block means weighted by their readings
+        # (Theil-Sen's is ~10 % more): sigma² / Σ n_b (t_b - t̄)²
+        tm = np.nansum(bn * bt, axis=1) / n
+        sxx = np.nansum(bn * (bt - tm[:, None]) ** 2, axis=1)
+        se_rows = sigma[rows] / np.sqrt(sxx) * DAY_S
+    rate, se, readings = np.full(len(sid), np.nan), np.full(len(sid), np.nan), np.zeros(len(sid))
+    rate[rows] = np.where(nb >= max(3, blocks // 2), slope * DAY_S, np.nan)
+    se[rows] = se_rows
+    readings[rows] = n
     return rate, se, readings
 
 
