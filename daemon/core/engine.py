@@ -21,7 +21,7 @@ from geowarn.drivers.base import DeviceStatus, Reading
 from geowarn.drivers.kinds import KINDS
 
 from ..detectors import quality, rainfall, threshold, trend
-from ..detectors.stats import median_and_mad, row_count
+from ..detectors.stats import median_and_mad, row_count, row_reduce
 from ..detectors.threshold import MAD_SCALE
 from ..levels.external import External, ExternalSignals
 from ..levels.fusion import SiteLevels
@@ -370,6 +370,10 @@ class Core:
         hit = np.zeros(seq.shape, bool)
         d = np.full(seq.shape, np.nan)
         ruled = np.flatnonzero(np.isfinite(lim))  # only the rows of a rule with a jump (GNSS, crack)
+        if len(ruled):  # ... whose usable values span the jump at all (seldom: skip the rest)
+            vals = np.where(acc[ruled], seq[ruled], np.nan)
+            with np.errstate(invalid="ignore"):
+                ruled = ruled[row_reduce(np.fmax, vals) - row_reduce(np.fmin, vals) >= lim[ruled]]
         if len(ruled):
             a = acc[ruled]
             prev, _ = _previous_usable(seq[ruled], a)
@@ -432,7 +436,7 @@ class Core:
                 rn.level, rn.value, rn.threshold
             self.ctx[series, 0] = rn.id_duration_h
             self.sig_ts[series] = rn.peak_ts
-        self.ser_level[touched] = self.sig_level[touched].max(axis=1)
+        self.ser_level[touched] = row_reduce(np.maximum, self.sig_level[touched])
         changed = touched[self.ser_level[touched] != old]
         for sid, prev in zip(changed, old[self.ser_level[touched] != old]):
             res.signals.append(self._signal(int(sid), int(prev)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.buffers import Windows, windows_of
 from ..core.params import Params
-from .stats import median_and_mad, row_count
+from .stats import median_and_mad, row_count, row_reduce
 
 MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
@@ -47,9 +47,16 @@ def hampel(seq: np.ndarray, row: np.ndarray, col: np.ndarray, end: np.ndarray, w
     win = windows_of(np.ascontiguousarray(seq), W)[row, col - W]
     if (w != W).any():  # rules with shorter windows: blank their older cells
         win = np.where(np.arange(W)[None, :] >= (W - w)[:, None], win, np.nan)
-    med, mad = median_and_mad(win)
-    tol = np.fmax(k * MAD_SCALE * mad, floor)
     x = seq[row, col]
+    # a cell within `floor` of every cell of its window cannot depart from their median by more
+    # than the tolerance: only the others need the median and MAD (on a quiet network, few)
+    with np.errstate(invalid="ignore"):
+        span = np.fmax(row_reduce(np.fmax, win), x) - np.fmin(row_reduce(np.fmin, win), x)
+    med, mad = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    need = np.flatnonzero(~(span <= floor))
+    if len(need):
+        med[need], mad[need] = median_and_mad(win[need])
+    tol = np.fmax(k * MAD_SCALE * mad, floor)
     gaps = np.isnan(win)
     enough = W - row_count(gaps) >= 5 if gaps.any() else np.full(len(x), W >= 5)
     with np.errstate(invalid="ignore"):

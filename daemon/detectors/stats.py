@@ -17,6 +17,13 @@ def row_count(mask: np.ndarray) -> np.ndarray:
     return (np.ascontiguousarray(mask).view(np.uint8) @ np.ones(w, np.uint8)).astype(np.int64)
 
 
+def row_reduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """ufunc.reduce along each row of a 2-D array, down the columns of a transposed copy: along
+    short rows numpy pays an inner loop per row. For order-free reductions (max, min, any,
+    integer counts): a float sum would round differently."""
+    return ufunc.reduce(np.ascontiguousarray(a.T), axis=0)
+
+
 def rowmedian(a: np.ndarray) -> np.ndarray:
     """Median of each row, ignoring NaN; NaN for rows without any value."""
     w = a.shape[1]

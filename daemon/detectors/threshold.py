@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.buffers import DAY_S, Windows
 from ..core.params import Params
-from .stats import block_means, level_of, rowmedian, theil_sen, threshold_at
+from .stats import block_means, level_of, row_count, rowmedian, theil_sen, threshold_at
 
 MAD_SCALE = 1.4826
 SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
@@ -97,7 +97,7 @@ def _median_nonzero(counts: np.ndarray) -> np.ndarray:
     """(Lower) median of each row's non-zero counts, 0 for a row without any: empty slots sort
     last as +inf, and the median is read at the middle of the filled ones."""
     s = np.sort(np.where(counts > 0, counts, np.inf), axis=1)
-    k = np.count_nonzero(counts > 0, axis=1)
+    k = row_count(counts > 0)
     m = s[np.arange(len(s)), np.maximum(k - 1, 0) // 2]
     return np.where(k > 0, m, 0.0)
 
@@ -120,7 +120,8 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     # window (daily bins, up to 30 days; a ragged first day of a few readings is no baseline)
     _, recent, _ = win.raw_last(sid, CHANGE_RECENT)
     # the median of three is their sum less the extremes; a gap among them: the slow way
-    now = recent.sum(axis=1) - recent.min(axis=1) - recent.max(axis=1)
+    r0, r1, r2 = recent.T  # (columns: per-row reductions over three cells pay per row)
+    now = (r0 + r1 + r2) - np.minimum(np.minimum(r0, r1), r2) - np.maximum(np.maximum(r0, r1), r2)
     gaps = np.isnan(now)
     if gaps.any():
         now[gaps] = rowmedian(recent[gaps])
