@@ -17,6 +17,7 @@ RAW = 256
 MID = 720
 DAY = 180
 DAY_S = 86400.0
+EMPTY = np.iinfo(np.int32).min  # the bin number of a slot never written (its sums are zero)
 
 
 def starts_of(a: np.ndarray) -> np.ndarray:
@@ -175,9 +176,9 @@ class Windows:
         self.last_v, self.prev_raw = grow(self.last_v, np.nan), grow(self.prev_raw, np.nan)
         self.run_start, self.run_n = grow(self.run_start, np.nan), grow(self.run_n, 0)
         self.mid_w = grow(self.mid_w, 3600.0)
-        self.mid_sum, self.mid_n, self.mid_id = grow(self.mid_sum, 0.0), grow(self.mid_n, 0), grow(self.mid_id, -1)
+        self.mid_sum, self.mid_n, self.mid_id = grow(self.mid_sum, 0.0), grow(self.mid_n, 0), grow(self.mid_id, EMPTY)
         self.mid_dt = grow(self.mid_dt, 0)
-        self.day_sum, self.day_n, self.day_id = grow(self.day_sum, 0.0), grow(self.day_n, 0), grow(self.day_id, -1)
+        self.day_sum, self.day_n, self.day_id = grow(self.day_sum, 0.0), grow(self.day_n, 0), grow(self.day_id, EMPTY)
         self.cap = cap
 
     # --- writing ---------------------------------------------------------------------------
@@ -284,13 +285,15 @@ class Windows:
         back = _countdown(nb)
         ids, n, tot, dt = ring_windows((self.mid_id, self.mid_n, self.mid_sum, self.mid_dt), sid, end, nb)
         # a slot holds a bin number ≡ its slot (mod ring) and never newer than the series' latest:
-        # the wanted one exactly when it is less than a ring old (an empty slot, -1, holds zeros)
+        # the wanted one exactly when it is less than a ring old. Only a stale slot (an older bin)
+        # must be masked: an empty one holds zeros
         lim = end - ring
-        hit = ids > (lim.astype(np.int32) if len(lim) and -2**31 < lim.min() and lim.max() < 2**31 else lim)[:, None]
-        if hit.all():  # the usual case: every bin of every window is the wanted one (or empty)
+        lim = (lim.astype(np.int32) if len(lim) and EMPTY < lim.min() and lim.max() < 2**31 else lim)[:, None]
+        stale = (ids <= lim) & (ids != EMPTY)
+        if not stale.any():  # the usual case: every slot of every window is the wanted bin or empty
             n, dt = n.astype(np.float64), dt.astype(np.float64)
         else:
-            n, tot, dt = np.where(hit, n, 0.0), np.where(hit, tot, 0.0), np.where(hit, dt, 0.0)
+            n, tot, dt = np.where(stale, 0.0, n), np.where(stale, 0.0, tot), np.where(stale, 0.0, dt)
         cnt = (n.reshape(-1, size) @ np.ones(size, n.dtype)).reshape(len(sid), blocks)  # whole counts: exact
         tot = block_sums(tot, size)
         # times relative to the latest bin keep the sums small; added back per block
