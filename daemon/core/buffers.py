@@ -228,10 +228,12 @@ class Windows:
         """Add values to the mid and day bins (sums; counts for means)."""
         if len(sid) == 0:
             return
-        if not (sid[1:] >= sid[:-1]).all():  # group by series, each series' values in their order
+        starts = starts_of(sid)
+        heads = np.sort(sid[starts])
+        if (heads[1:] == heads[:-1]).any():  # group by series, each series' values in their order
             order = series_order(sid)
             sid, ts, v = sid[order], ts[order], v[order]
-        starts = starts_of(sid)
+            starts = starts_of(sid)
         w = self.mid_w[sid]
         b = np.floor(ts / w).astype(np.int64)
         _bin_add(self.mid_sum, self.mid_n, self.mid_id, sid, b, v, starts, self.mid_dt, ts - b * w)
@@ -332,27 +334,31 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     slot = fs[end]
     cur = sids.ravel()[slot].astype(np.int64)
     fin = np.maximum(cur, newest)
-    reset = fin > cur
-    if reset.any():
-        rf = slot[reset]
-        ssum.ravel()[rf] = 0.0
-        scnt.ravel()[rf] = 0.0
-        if sdt is not None:
-            sdt.ravel()[rf] = 0.0
-        sids.ravel()[rf] = fin[reset]
+    reset = fin > cur  # a newer bin takes the slot over: its sums restart from zero
     # a value older than its slot's bin is too old for this ring and stays out of it
     keep = bs == fin[grp]
-    if keep.all():  # the usual case: every value is of its slot's newest bin
-        tgt, heads, n_kept = slot, np.flatnonzero(start), len(fs)
+    if keep.all():  # the usual case: every value is of its slot's newest bin, every slot is added to
+        tgt, heads, n_kept, fresh = slot, np.flatnonzero(start), len(fs), reset
     else:
+        rf = slot[reset]
+        for a in (ssum, scnt) if sdt is None else (ssum, scnt, sdt):
+            a.ravel()[rf] = 0.0
         ks = np.flatnonzero(keep)
-        if not len(ks):
-            return
         kstart = starts_of(fs[ks])
-        tgt, heads, n_kept = fs[ks[kstart]], np.flatnonzero(kstart), len(ks)
+        tgt, heads, n_kept, fresh = fs[ks[kstart]], np.flatnonzero(kstart), len(ks), None
         vs = vs[ks]
         dts = dts[ks] if dts is not None else None
-    ssum.ravel()[tgt] += np.add.reduceat(vs, heads)
-    scnt.ravel()[tgt] += np.diff(np.append(heads, n_kept)).astype(np.float32)
+    sids.ravel()[slot] = fin
+    if not len(tgt):
+        return
+    _add_at(ssum, tgt, np.add.reduceat(vs, heads), fresh)
+    _add_at(scnt, tgt, np.diff(np.append(heads, n_kept)).astype(np.float32), fresh)
     if sdt is not None:
-        sdt.ravel()[tgt] += np.add.reduceat(dts, heads).astype(np.float32)
+        _add_at(sdt, tgt, np.add.reduceat(dts, heads).astype(np.float32), fresh)
+
+
+def _add_at(a: np.ndarray, cells: np.ndarray, add: np.ndarray, fresh: np.ndarray | None) -> None:
+    """a.flat[cells] += add (distinct cells), the `fresh` cells starting from zero."""
+    flat = a.ravel()
+    old = flat[cells]
+    flat[cells] = (old if fresh is None else np.where(fresh, 0, old)) + add
