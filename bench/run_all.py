@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 SMALL = {
     "bench_ingest.py": ["--messages", "10000", "--rounds", "1", "--latency-rate", "500"],
     "bench_core.py": [],
-    "bench_export.py": ["--readings", "50000", "--rounds", "2"],
+    "bench_export.py": ["--readings", "50000", "--rounds", "5"],
     "bench_alert.py": ["--trials", "100", "--load", "300"],
     "bench_warm.py": [],
 }
