@@ -29,7 +29,7 @@ class Judgement:
     pending: np.ndarray  # departed from the past, no next reading yet: held back until it comes
     step: np.ndarray  # departed from the past and the next reading stayed out there too: a level
     # change, by this much (the two readings' mean against the window median; NaN: no step)
-    median: np.ndarray
+    median: np.ndarray  # of the window; NaN where not computed (a cell within the floor of all of it)
     tol: np.ndarray
 
 
