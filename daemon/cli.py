@@ -115,7 +115,7 @@ def cmd_status(args) -> int:
         _print_json(summary)
         return failing
     if "shard" in summary:
-        print(f"shard {summary['shard']['index']} of {summary['shard']['count']}")
+        print(Shard(summary["shard"]["index"], summary["shard"]["count"]).label)
     if args.config:
         print("service: " + ("not answering" if service is None else "; ".join([service[0], *service[1]])))
     print(f"readings: {summary['readings']} ({', '.join(f'{k} {n}' for k, n in summary['readings_by_kind'].items())})")

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -619,14 +619,9 @@ class InfluxExporter:
 
     def _build_readings(self, after: int, last: int, rows: int) -> _Page:
         """Runs on a read-ahead thread, with that thread's connection."""
-        db = self._reader()
-        db.execute("BEGIN")  # one snapshot for both queries
-        try:
+        with self._snapshot() as db:  # one snapshot for both queries
             points, body = db.execute(_READING_BODY, (after, last)).fetchone()
-            odd = self._odd_readings(db, after, last) if points < rows else ([], [])
-        finally:
-            db.execute("COMMIT")
-        lines, bad = odd
+            lines, bad = self._odd_readings(db, after, last) if points < rows else ([], [])
         if lines:  # body: NULL when SQLite formatted no row
             body = b"\n".join(([body] if body else []) + [text.encode("utf-8") for text, _ in lines])
         return _Page("readings", last, rows, points + len(lines), body or b"", bad,
@@ -634,11 +629,17 @@ class InfluxExporter:
 
     def _reading_lines(self, after: int, last: int) -> list[tuple[str, int]]:
         """The page's lines one by one with their source rowid, as `_build_readings` sent them."""
+        with self._snapshot() as db:
+            lines = [(text, rowid) for rowid, text in db.execute(_READING_LINES, (after, last))]
+            return lines + self._odd_readings(db, after, last)[0]
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """This thread's read connection inside one read transaction (one view of the journal)."""
         db = self._reader()
         db.execute("BEGIN")
         try:
-            lines = [(text, rowid) for rowid, text in db.execute(_READING_LINES, (after, last))]
-            return lines + self._odd_readings(db, after, last)[0]
+            yield db
         finally:
             db.execute("COMMIT")
 

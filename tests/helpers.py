@@ -17,6 +17,16 @@ def journal_count(state_dir: Path, sql: str = "SELECT COUNT(*) FROM readings") -
         db.close()
 
 
+def journal_rows(path: Path, sql: str, row_factory=None) -> list:
+    """The rows of a query on a SQLite file, opened read-only (the service may be writing it)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    db.row_factory = row_factory
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
 def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

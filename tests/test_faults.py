@@ -27,7 +27,7 @@ from geowarn.drivers.formats.native import Format as Native
 from geowarn.simulators.local_broker import free_port
 from geowarn.simulators.publisher import Publisher
 
-from helpers import journal_count, wait_subscribed, wait_until
+from helpers import journal_count, journal_rows, wait_subscribed, wait_until
 
 KILLS = 22
 RATE = 300.0  # readings/s: a busy network in accelerated mode, well within one core's reach
@@ -474,6 +474,14 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
     env = {"GEOWARN_HTTP_TOKEN": "faults"}
     proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
     kills = 0
+
+    def kill_and_restart() -> None:
+        nonlocal proc, kills
+        proc.kill()
+        proc.wait(10)
+        kills += 1
+        proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+
     try:
         wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
         slope = threading.Thread(target=_publish_accelerating_slope, args=(cfg, mosquitto.url), daemon=True)
@@ -483,10 +491,7 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
         while time.monotonic() < deadline and (kills < 8 or not sqlite_rows(
                 state, "SELECT 1 FROM alerts WHERE site = 'S1' AND kind = 'hazard' AND level = 'red'")):
             time.sleep(rnd.uniform(0.3, 1.5))
-            proc.kill()
-            proc.wait(10)
-            kills += 1
-            proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+            kill_and_restart()
         slope.join(30)
         hazard = wait_until(lambda: journal_count(
             state, "SELECT id FROM alerts WHERE site = 'S1' AND kind = 'hazard' AND level = 'red'"), timeout=30)
@@ -494,10 +499,7 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
         outbox = lambda: sqlite_rows(state, "SELECT status FROM outbox WHERE channel = 'apprise'")  # noqa: E731
         for _ in range(3):  # and again while they are delivered
             time.sleep(rnd.uniform(0.2, 1.0))
-            proc.kill()
-            proc.wait(10)
-            kills += 1
-            proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+            kill_and_restart()
         assert wait_until(lambda: all(r["status"] == "delivered" for r in outbox()), timeout=90)
         n_up = len(outbox())
         req = urllib.request.Request(f"http://127.0.0.1:{http_port}/api/v1/alerts/{hazard}/stand-down",
@@ -505,10 +507,7 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
                                      headers={"Authorization": "Bearer faults", "Content-Type": "application/json"})
         assert wait_until(lambda: _http_ok(req), timeout=30)
         time.sleep(rnd.uniform(0.1, 0.4))
-        proc.kill()  # the stand-down's messages are queued, some perhaps on the wire
-        proc.wait(10)
-        kills += 1
-        proc = launch_geowarn(cfg_path, mosquitto.url, state, env=env)
+        kill_and_restart()  # the stand-down's messages are queued, some perhaps on the wire
         assert wait_until(lambda: len(outbox()) > n_up
                           and all(r["status"] in ("delivered", "cancelled") for r in outbox()), timeout=90)
         time.sleep(1.0)  # a message sent again would arrive now
@@ -538,12 +537,7 @@ def _http_ok(req) -> bool:
 def sqlite_rows(state, sql: str) -> list:
     import sqlite3
 
-    db = sqlite3.connect(f"file:{state / 'journal.sqlite'}?mode=ro", uri=True, timeout=10)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
+    return journal_rows(state / "journal.sqlite", sql, sqlite3.Row)
 
 
 # --- the clock jumping forward and back --------------------------------------------------------

@@ -3,13 +3,13 @@ whose id hashes to its index (daemon/shard.py). A witness intake journals the wh
 beside them: the instances' journals must split it exactly, each site judged, warned and
 commanded by its owner alone, and a drill on a site of each shard must pass."""
 import json
-import sqlite3
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import journal_rows
 
 from geowarn.daemon.cli import main
 from geowarn.daemon.config import IntakeSettings, default_config_path, load_config
@@ -96,14 +96,6 @@ def _mixed_network(tmp_path) -> str:
     return str(cfg)
 
 
-def _rows(path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
 READINGS = "SELECT s.site, s.device, s.channel, r.ts_ms, r.value FROM readings r JOIN series s ON s.id = r.series"
 
 
@@ -133,8 +125,8 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
 
     # every reading in exactly one instance's journal: its site's owner's
     journals = [tmp_path / "drill" / f"state-{i}" / "journal.sqlite" for i in range(2)]
-    held = [set(_rows(j, READINGS)) for j in journals]
-    everything = set(_rows(tmp_path / "witness" / "journal.sqlite", READINGS))
+    held = [set(journal_rows(j, READINGS)) for j in journals]
+    everything = set(journal_rows(tmp_path / "witness" / "journal.sqlite", READINGS))
     assert held[0] | held[1] == everything and not held[0] & held[1]
     for i, rows in enumerate(held):
         assert rows and all(shards[i].owns(site) for site, *_ in rows)
@@ -144,7 +136,7 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
     # each site judged, warned and commanded by its owner alone; the drill's site by its shard
     by_shard = report["shards"]
     assert [s["index"] for s in by_shard] == [0, 1] and by_shard[0]["sites"] + by_shard[1]["sites"] == 80
-    outbox_sites = [{s for (s,) in _rows(j, "SELECT DISTINCT site FROM outbox")} for j in journals]
+    outbox_sites = [{s for (s,) in journal_rows(j, "SELECT DISTINCT site FROM outbox")} for j in journals]
     for i, s in enumerate(by_shard):
         assert all(shards[i].owns(judged) for judged in s["judged_sites"])
         assert all(shards[i].owns(sent) for sent in outbox_sites[i]), outbox_sites[i]  # messages and commands
@@ -154,8 +146,8 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
     # what each instance dropped: shard 1 subscribes to its own sites' native topics only, so it
     # drops exactly the `$dp`/`$dr` items of shard 0's national devices; shard 0 keeps wildcards
     witness_db = tmp_path / "witness" / "journal.sqlite"
-    items = _rows(witness_db, "SELECT s.device FROM readings r JOIN series s ON s.id = r.series") \
-        + _rows(witness_db, "SELECT device FROM statuses") + _rows(witness_db, "SELECT device FROM replies")
+    items = journal_rows(witness_db, "SELECT s.device FROM readings r JOIN series s ON s.id = r.series") \
+        + journal_rows(witness_db, "SELECT device FROM statuses") + journal_rows(witness_db, "SELECT device FROM replies")
 
     def foreign_to(i: int, protocol: str) -> int:
         return sum(1 for (dev,) in items if registry.device(dev).protocol == protocol
@@ -177,7 +169,7 @@ def test_two_instances_split_the_network_and_a_drill_on_each_shard_passes(name, 
     counts = json.loads(capsys.readouterr().out)
     site_rows = {r for r in held[shard] if r[0] == site}
     assert counts["imported"] == len(site_rows) and counts["other_shards"] == len(held[shard]) - len(site_rows)
-    assert {r for r in _rows(journals[other], READINGS) if r[0] == site} == site_rows
+    assert {r for r in journal_rows(journals[other], READINGS) if r[0] == site} == site_rows
     final = dict(report["levels"]).get(site, [("", "normal")])[-1][1]
     assert final == level
     cfg = load_config(moved)

@@ -328,7 +328,7 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
         fs, bs, vs = flat[order], b[order], v[order]
         dts = dt[order] if dt is not None else None
     start = starts_of(fs)
-    end = np.append(start[1:], True)
+    end = ends_of(fs)
     grp = np.cumsum(start) - 1
     newest = bs[end]
     slot = fs[end]
@@ -339,13 +339,11 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     keep = bs == fin[grp]
     if keep.all():  # the usual case: every value is of its slot's newest bin, every slot is added to
         tgt, heads, n_kept, fresh = slot, np.flatnonzero(start), len(fs), reset
-    else:
-        rf = slot[reset]
-        for a in (ssum, scnt) if sdt is None else (ssum, scnt, sdt):
-            a.ravel()[rf] = 0.0
+    else:  # (a slot taken over keeps its newest values, so it is among the kept slots)
         ks = np.flatnonzero(keep)
-        kstart = starts_of(fs[ks])
-        tgt, heads, n_kept, fresh = fs[ks[kstart]], np.flatnonzero(kstart), len(ks), None
+        runs = starts_of(fs[ks])
+        first = ks[runs]
+        tgt, heads, n_kept, fresh = fs[first], np.flatnonzero(runs), len(ks), reset[grp[first]]
         vs = vs[ks]
         dts = dts[ks] if dts is not None else None
     sids.ravel()[slot] = fin
@@ -357,8 +355,7 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
         _add_at(sdt, tgt, np.add.reduceat(dts, heads).astype(np.float32), fresh)
 
 
-def _add_at(a: np.ndarray, cells: np.ndarray, add: np.ndarray, fresh: np.ndarray | None) -> None:
+def _add_at(a: np.ndarray, cells: np.ndarray, add: np.ndarray, fresh: np.ndarray) -> None:
     """a.flat[cells] += add (distinct cells), the `fresh` cells starting from zero."""
     flat = a.ravel()
-    old = flat[cells]
-    flat[cells] = (old if fresh is None else np.where(fresh, 0, old)) + add
+    flat[cells] = np.where(fresh, 0, flat[cells]) + add

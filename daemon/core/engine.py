@@ -266,7 +266,7 @@ class Core:
             d = v - prev
             # a counter that went down was reset: what it shows now fell since the reset
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
-            ends = np.append(starts[1:], True)
+            ends = ends_of(sid)
             self.last_total[sid[ends & tot]] = v[ends & tot]
         ok = ~bad
         rings.append((sid, t, v, ok))
@@ -331,7 +331,7 @@ class Core:
         ok = j.accept[np_:] & ~bad
         xs = seq[grp, col]
         rings.append((sid, t, np.where(bad, x, xs), ok))
-        ends = np.append(starts[1:], True)
+        ends = ends_of(sid)
         self.pending[sid[ends]] = j.pending[np_:][ends]
         if np_:
             acc_p = j.accept[:np_]
@@ -373,12 +373,13 @@ class Core:
         if len(ruled):  # ... whose usable values span the jump at all (seldom: skip the rest)
             vals = np.where(acc[ruled], seq[ruled], np.nan)
             with np.errstate(invalid="ignore"):
-                ruled = ruled[row_reduce(np.fmax, vals) - row_reduce(np.fmin, vals) >= lim[ruled]]
+                spans = row_reduce(np.fmax, vals) - row_reduce(np.fmin, vals) >= lim[ruled]
+            ruled, vals = ruled[spans], vals[spans]
         if len(ruled):
             a = acc[ruled]
-            prev, _ = _previous_usable(seq[ruled], a)
+            prev, _ = _previous_usable(vals, a)
             with np.errstate(invalid="ignore"):
-                dr = seq[ruled] - prev
+                dr = vals - prev
                 hr = a & (np.abs(dr) >= lim[ruled, None])
             hit[ruled], d[ruled] = hr, np.where(hr, dr, np.nan)
         # confirmed steps (rare cells) of rows asking for the step test (GNSS at quiet sites)

@@ -13,7 +13,7 @@ import numpy as np
 from ..core.buffers import DAY_S, Windows, ends_of, starts_of
 from ..core.params import Params
 from ..rules import RAIN_WINDOWS_H
-from .stats import level_of, threshold_at
+from .stats import level_of, row_reduce, threshold_at
 
 RAIN_BIN_S = 600.0
 WIN_BINS = np.array([int(h * 3600 / RAIN_BIN_S) for h in RAIN_WINDOWS_H])
@@ -71,9 +71,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
     value = np.full((m, NW + 2), np.nan)
     thr = np.full((m, NW + 2), np.nan)
     level[grp[starts]] = np.maximum.reduceat(lev, starts, axis=0)
-    per_reading = lev[:, 0].copy()
-    for j in range(1, NW + 2):  # a column at a time: a per-row max over few columns is slow
-        np.maximum(per_reading, lev[:, j], out=per_reading)
+    per_reading = row_reduce(np.maximum, lev)
     top = np.maximum.reduceat(per_reading, starts)
     at_top = np.flatnonzero(per_reading == top[grp])
     peak_ts = np.full(m, np.nan)
