@@ -72,22 +72,29 @@ _PRUNABLE = (
 # SQLite's printf('%!.17g') round-trips every double between 1e-100 and 1e100 exactly (checked
 # on 2M values; beyond, its long-double arithmetic can miss the last digit): those rows go
 # through Python's repr instead, with the non-finite and the orphans.
-# (Plain comparisons: abs() is a function call per row.)
-_EXACT = "(r.value BETWEEN -1e100 AND 1e100 AND (r.value = 0 OR NOT r.value BETWEEN -1e-100 AND 1e-100))"
-# One line per reading, formatted by SQLite in C from its series' pre-escaped `prefix`
-# ("reading,<tags> <channel>="): a Python loop over the rows cost more than the HTTP write. InfluxDB
-# merges lines with the same measurement, tags and timestamp into one point (their fields united)
-# and VictoriaMetrics keeps each field as a series of its own, so this stores what one line per
-# device and instant would, without the sort SQLite needed to group the rows.
-# One format() call, not four concatenations; the separator a literal, not char(10) called per row.
-_LINE = "format('%s%!.17g %d', s.prefix, r.value, r.ts_ms)"
+# (Plain comparisons: abs() is a function call per row; the usual case, not tiny, decided first.)
+_EXACT = "(r.value BETWEEN -1e100 AND 1e100 AND (NOT r.value BETWEEN -1e-100 AND 1e-100 OR r.value = 0))"
+# One line per reading, made by SQLite in C: a Python loop over the rows cost more than the HTTP
+# write. InfluxDB merges lines with the same measurement, tags and timestamp into one point (their
+# fields united) and VictoriaMetrics keeps each field as a series of its own, so this stores what
+# one line per device and instant would, without the sort SQLite needed to group the rows.
+# A line is its series' pre-escaped prefix ("reading,<tags> <channel>="), then the value and the
+# timestamp. SQLite's `%d` costs five times its own integer-to-text, so the timestamp is appended
+# as a plain integer.
+_VALUE_TS = "format('%!.17g ', r.value) || r.ts_ms"
 _PAGE = f"""
 FROM readings r CROSS JOIN temp.export_series s ON s.id = r.series  -- CROSS: the rowid range drives
 WHERE r.rowid > ? AND r.rowid <= ? AND {_EXACT}"""
-_READING_LINES = f"SELECT r.rowid, {_LINE} {_PAGE}"
+_READING_LINES = f"SELECT r.rowid, substr(s.newline_prefix, 2) || {_VALUE_TS} {_PAGE}"
 # The same lines as one request body (lines, body): no Python object per line, and as a BLOB, the
-# UTF-8 SQLite made, not decoded to str only to be encoded again
-_READING_BODY = f"SELECT COUNT(*), CAST(group_concat({_LINE}, '\n') AS BLOB) {_PAGE}"
+# UTF-8 SQLite made, not decoded to str only to be encoded again. The prefix, with the newline
+# before it, is group_concat's separator: a column, not copied into a formatted string per row
+# (a tenth cheaper). A separator goes between rows, so the first row's prefix comes from
+# _READING_HEAD: the same row, as the rowid range is scanned in order (CROSS JOIN keeps `readings`
+# the outer loop); the body is checked to start with that row's value and timestamp.
+_READING_BODY = f"SELECT COUNT(*), CAST(group_concat({_VALUE_TS}, s.newline_prefix) AS BLOB) {_PAGE}"
+_READING_HEAD = (f"SELECT CAST(substr(s.newline_prefix, 2) AS BLOB), CAST({_VALUE_TS} AS BLOB) {_PAGE} "
+                 "ORDER BY r.rowid LIMIT 1")
 _ODD_READINGS = f"""
 SELECT r.rowid, r.series, r.ts_ms, r.value FROM readings r
 WHERE r.rowid > ? AND r.rowid <= ?
@@ -436,23 +443,24 @@ class InfluxExporter:
                     return
                 after = page.last_rowid
             return
+        span = self._readings_span(after)
+        if span is None:
+            return
+        after, top = span
         inflight: deque[Future] = deque()
-        done = False
         try:
             while True:
-                while not done and len(inflight) <= self.read_ahead and (max_pages is None or count < max_pages):
+                while len(inflight) <= self.read_ahead and (max_pages is None or count < max_pages):
+                    if after >= top:  # caught up with the pass's view: look again once
+                        top = self._readings_top()
+                        if after >= top:
+                            break
                     # a short first page: the first request (the slowest) is on the wire while
                     # full pages are formatted, instead of waiting for a full page
-                    want = size if count else max(1, size // FIRST_PAGE_DIVISOR)
-                    plan = self._plan_readings(after, want)
-                    if plan is None:
-                        done = True
-                        break
-                    last, rows = plan
-                    inflight.append(self._readers.submit(self._build_readings, after, last, rows))
+                    last = min(top, after + (size if count else max(1, size // FIRST_PAGE_DIVISOR)))
+                    inflight.append(self._readers.submit(self._build_readings, after, last))
                     count += 1
                     after = last
-                    done = rows < want
                 if not inflight:
                     return
                 yield inflight.popleft().result()
@@ -608,30 +616,56 @@ class InfluxExporter:
         return getattr(self, f"_page_{stream}")(after, self.settings.batch_size)
 
     def _page_readings(self, after: int, limit: int) -> _Page | None:
-        plan = self._plan_readings(after, limit)
-        return self._build_readings(after, *plan) if plan is not None else None
+        span = self._readings_span(after)
+        if span is None:
+            return None
+        after, top = span
+        return self._build_readings(after, min(top, after + limit))
 
-    def _plan_readings(self, after: int, limit: int) -> tuple[int, int] | None:
-        """(last rowid, rows) of the page after `after`; None when there is none."""
-        last, rows = self.db.execute("SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM readings WHERE rowid > ? "
-                                     "ORDER BY rowid LIMIT ?)", (after, limit)).fetchone()
-        return (last, rows) if rows else None
+    # Pages of readings are rowid ranges, not "the next n rows": no query per page to find where
+    # it ends. Rowids above the cursor are dense (SQLite hands out max + 1, pruning deletes only
+    # behind the cursor); a gap would only make a page hold fewer rows.
 
-    def _build_readings(self, after: int, last: int, rows: int) -> _Page:
-        """Runs on a read-ahead thread, with that thread's connection."""
-        with self._snapshot() as db:  # one snapshot for both queries
+    def _readings_span(self, after: int) -> tuple[int, int] | None:
+        """(where the pending readings start: just before the first rowid past `after`, the last
+        rowid); None when nothing is pending."""
+        first = self.db.execute("SELECT MIN(rowid) FROM readings WHERE rowid > ?", (after,)).fetchone()[0]
+        return None if first is None else (first - 1, self._readings_top())
+
+    def _readings_top(self) -> int:
+        return self.db.execute("SELECT MAX(rowid) FROM readings").fetchone()[0] or 0
+
+    def _build_readings(self, after: int, last: int) -> _Page:
+        """The readings with rowids in (after, last]. Runs on a read-ahead thread, with that
+        thread's connection."""
+        with self._snapshot() as db:  # one snapshot for all queries
             points, body = db.execute(_READING_BODY, (after, last)).fetchone()
-            lines, bad = self._odd_readings(db, after, last) if points < rows else ([], [])
+            if points:
+                body = self._headed(db, after, last, points, body)
+            lines, bad = self._odd_readings(db, after, last) if points < last - after else ([], [])
         if lines:  # body: NULL when SQLite formatted no row
             body = b"\n".join(([body] if body else []) + [text.encode("utf-8") for text, _ in lines])
-        return _Page("readings", last, rows, points + len(lines), body or b"", bad,
+        return _Page("readings", last, last - after, points + len(lines), body or b"", bad,
                      partial(self._reading_lines, after, last))
+
+    def _headed(self, db: sqlite3.Connection, after: int, last: int, points: int, body: bytes) -> bytes:
+        """`body` with the first line's prefix in front. Should SQLite ever aggregate the rows in
+        another order than it scans them, the lines are made one by one instead."""
+        prefix, first = db.execute(_READING_HEAD, (after, last)).fetchone()
+        if body.startswith(first) and (points == 1 or body[len(first):len(first) + 1] == b"\n"):
+            return prefix + body
+        log.warning("export: SQLite joined the readings %d..%d out of order; formatting them line by line",
+                    after + 1, last)
+        return "\n".join(text for text, _ in self._lines_in(db, after, last)).encode("utf-8")
 
     def _reading_lines(self, after: int, last: int) -> list[tuple[str, int]]:
         """The page's lines one by one with their source rowid, as `_build_readings` sent them."""
         with self._snapshot() as db:
-            lines = [(text, rowid) for rowid, text in db.execute(_READING_LINES, (after, last))]
-            return lines + self._odd_readings(db, after, last)[0]
+            return self._lines_in(db, after, last) + self._odd_readings(db, after, last)[0]
+
+    @staticmethod
+    def _lines_in(db: sqlite3.Connection, after: int, last: int) -> list[tuple[str, int]]:
+        return [(text, rowid) for rowid, text in db.execute(_READING_LINES, (after, last))]
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -664,14 +698,15 @@ class InfluxExporter:
         r = self._local.__dict__.get("reader")
         if r is None:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL)")
+            conn.execute("CREATE TEMP TABLE export_series (id INTEGER PRIMARY KEY, newline_prefix TEXT NOT NULL)")
             r = self._local.reader = [conn, 0]
             with self._series_lock:
                 self._reader_conns.append(conn)
         conn, top = r
         rows = self._sync_series(top)
         if rows:
-            conn.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO temp.export_series VALUES (?,?)",
+                             [(sid, "\n" + prefix) for sid, prefix in rows])
             r[1] = rows[-1][0]
         return conn
 

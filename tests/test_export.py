@@ -348,6 +348,22 @@ def test_extreme_readings_land_bit_exact_and_unwritable_ones_are_quarantined(vm,
     assert got["dy"]["values"][1] == -7.25 and len(got["dx"]["values"]) == 1  # inf was not sent
 
 
+def test_a_page_aggregated_out_of_order_is_formatted_line_by_line(jpath):
+    """The page body takes its first line's prefix from the first row by rowid; were SQLite to
+    aggregate the rows in another order, that prefix would tag the wrong reading. The check
+    notices and makes the lines one by one."""
+    with Journal(jpath, "normal") as j:
+        fill(j, REG, 300, START)
+    with InfluxExporter(jpath, InfluxSettings(url="http://127.0.0.1:9"), REG, read_ahead=0) as ex:
+        in_order = ex._page_readings(0, 1000)
+        expected = sorted(text for text, _ in in_order.lines())
+        ex._reader().execute("PRAGMA reverse_unordered_selects = ON")  # scans run backwards now
+        reversed_scan = ex._page_readings(0, 1000)
+    assert len(expected) == in_order.points == 300
+    assert sorted(in_order.body.decode().split("\n")) == expected
+    assert sorted(reversed_scan.body.decode().split("\n")) == expected
+
+
 def test_a_rejected_reading_is_bisected_out_of_its_page_and_the_rest_lands_once(vm, jpath):
     gnss = next(d for d in REG.devices if d.kind == "gnss")
     with Journal(jpath, "normal") as j:
