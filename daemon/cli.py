@@ -18,17 +18,13 @@ from geowarn.drivers.base import Invalid
 
 from .alerts.cli import add_commands as add_alert_commands
 from .config import ConfigError, load_config
-from .journal import Journal
+from .journal import Journal, journal_path
 from .logs import setup_logging
 from .replay import add_replay_parser
 from .rules import rules_for_config
 from .shard import Shard
 
 EXIT_USAGE = 2
-
-
-def _journal_path(state_dir: str) -> Path:
-    return Path(state_dir) / "journal.sqlite"
 
 
 def _print_json(obj) -> None:
@@ -93,7 +89,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    path = _journal_path(args.state_dir)
+    path = journal_path(args.state_dir)
     if not path.exists():
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     with Journal(path, readonly=True) as j:
@@ -147,7 +143,7 @@ def _service_health(config_path: str) -> tuple[str, list[str]] | None:
 
 
 def cmd_export(args) -> int:
-    path = _journal_path(args.state_dir)
+    path = journal_path(args.state_dir)
     if not path.exists():
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     try:

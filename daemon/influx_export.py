@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .config import ConfigError, InfluxSettings, load_config
-from .journal import Journal
+from .journal import Journal, journal_path
 from .registry import Registry
 
 log = logging.getLogger("geowarn.export")
@@ -433,10 +433,10 @@ class InfluxExporter:
         """The stream's pending pages in journal order. Readings, the bulk, are read ahead by
         `read_ahead` threads with connections of their own while the current page is on the
         wire (formatting them costs about what the write does), up to PAGES_BUFFERED pages
-        ahead."""
+        ahead; with `read_ahead` 0, one page at a time."""
         size = self.settings.batch_size
         count = 0
-        if stream != "readings" or not self.read_ahead:
+        if stream != "readings":
             while max_pages is None or count < max_pages:
                 page = self._read_page(stream, after)
                 if page is None:
@@ -452,7 +452,7 @@ class InfluxExporter:
             return
         after, top = span
         inflight: deque[Future] = deque()
-        depth = self.read_ahead + PAGES_BUFFERED  # besides the page on the wire
+        depth = self.read_ahead + PAGES_BUFFERED if self.read_ahead else 0  # besides the page on the wire
         try:
             while True:
                 while len(inflight) <= depth and (max_pages is None or count < max_pages):
@@ -841,7 +841,7 @@ def cmd_export_influx(args) -> int:
     if influx is None:
         raise ConfigError(cfg.source, "influx", "no `influx:` section: InfluxDB is not configured "
                           "(the journal alone serves)")
-    path = Path(args.state_dir) / "journal.sqlite"
+    path = journal_path(args.state_dir)
     if not path.exists():
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     token = resolve_token(influx, Path(cfg.source).parent)

@@ -111,7 +111,6 @@ class Intake:
     ):
         self.registry = registry  # the whole network's: a sharded intake must know whose a message is
         self.shard = shard
-        self._not_mine = 0  # dropped by the batch being built, counted once it commits
         self.settings = settings
         self.journal = journal
         self.sink = sink
@@ -245,8 +244,8 @@ class Intake:
                     return
                 continue
             try:
-                entry = self._build_entry(batch)
-                written = self._commit(entry)
+                entry, not_mine = self._build_entry(batch)
+                written = self._commit(entry, not_mine)
             except Exception:  # not a journal outage: something in this batch we cannot store
                 log.exception("a batch of %d messages could not be stored; storing them one by one", len(batch))
                 entry, written = self._store_singly(batch)
@@ -265,8 +264,8 @@ class Intake:
         merged, ids, new = Entry(), [], 0
         for m in batch:
             try:
-                entry = self._build_entry([m])
-                written = self._commit(entry)
+                entry, not_mine = self._build_entry([m])
+                written = self._commit(entry, not_mine)
             except Exception as e:
                 detail = f"{type(e).__name__}: {e}"[:300]
                 topic = m.topic.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
@@ -286,23 +285,26 @@ class Intake:
             new += written.new_readings
         return merged, Written(ids, new)
 
-    def _build_entry(self, batch: list[Message]) -> Entry:
+    def _build_entry(self, batch: list[Message]) -> tuple[Entry, int]:
+        """The batch's journal entry, and how many items it dropped as other shards'."""
         entry = Entry()
         now = self.clock()
-        self._not_mine = 0
+        not_mine = 0
         for m in batch:
             decoded, accepted = decode_message(m.topic, m.payload, self.formats, self.registry, now, self.limits)
             if not self.shard.whole:
-                accepted = self._keep_mine(m.topic, decoded, accepted)
+                accepted, dropped = self._keep_mine(m.topic, decoded, accepted)
+                not_mine += dropped
             entry.readings.extend((r, self.registry.device(r.device).site) for r in accepted)  # screened: known
             entry.statuses.extend(decoded.statuses)
             entry.replies.extend(decoded.replies)
             entry.quarantined.extend(Quarantined(m.topic, m.payload, rej) for rej in decoded.rejections)
-        return entry
+        return entry, not_mine
 
-    def _keep_mine(self, topic: str, decoded: Decoded, accepted: list) -> list:
+    def _keep_mine(self, topic: str, decoded: Decoded, accepted: list) -> tuple[list, int]:
         """Drop what belongs to other shards (they journal it); a command reply naming no known
-        device stays with every shard, each matching it to its own outbox by msgid."""
+        device stays with every shard, each matching it to its own outbox by msgid. Returns the
+        accepted readings kept and how many items were dropped."""
         fmt = format_for(topic, self.formats)
         site = fmt.topic_site(topic) if fmt is not None else None
         reg = self.registry
@@ -315,12 +317,12 @@ class Intake:
         replies = [r for r in decoded.replies
                    if mine(r.device) or (site is None and reg.device(r.device or "") is None)]
         rejections = [r for r in decoded.rejections if mine(r.device)]
-        self._not_mine += (len(accepted) - len(kept) + len(decoded.statuses) - len(statuses)
-                           + len(decoded.replies) - len(replies) + len(decoded.rejections) - len(rejections))
+        dropped = (len(accepted) - len(kept) + len(decoded.statuses) - len(statuses)
+                   + len(decoded.replies) - len(replies) + len(decoded.rejections) - len(rejections))
         decoded.statuses, decoded.replies, decoded.rejections = statuses, replies, rejections
-        return kept
+        return kept, dropped
 
-    def _commit(self, entry: Entry) -> Written | None:
+    def _commit(self, entry: Entry, not_mine: int = 0) -> Written | None:
         delay = 0.1
         while True:
             try:
@@ -334,10 +336,10 @@ class Intake:
                     return None
                 delay = min(delay * 2, 10.0)
                 continue
-            self._count(entry, written)
+            self._count(entry, written, not_mine)
             return written
 
-    def _count(self, entry: Entry, written: Written) -> None:
+    def _count(self, entry: Entry, written: Written, not_mine: int) -> None:
         s = self.stats
         s.readings += written.new_readings
         seen = s.last_seen_by_site
@@ -346,8 +348,7 @@ class Intake:
             if r.ts > seen.get(site, 0.0):
                 seen[site] = r.ts
         s.duplicates += len(entry.readings) - written.new_readings
-        s.not_my_shard += self._not_mine
-        self._not_mine = 0
+        s.not_my_shard += not_mine
         s.statuses += len(entry.statuses)
         s.replies += len(entry.replies)
         s.quarantine.update(q.rejection.reason for q in entry.quarantined)

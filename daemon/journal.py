@@ -19,6 +19,7 @@ from typing import Any
 from geowarn.drivers.base import CommandReply, DeviceStatus, Reading, Rejection
 
 SCHEMA_VERSION = 1
+JOURNAL_FILE = "journal.sqlite"  # in the state directory
 QUARANTINE_PAYLOAD_MAX = 16 * 1024  # keep enough of a bad frame to diagnose it
 
 _SCHEMA = """
@@ -71,6 +72,10 @@ class Entry:
 class Written:
     series_ids: list[int]  # per entry reading, in order
     new_readings: int  # readings not already in the journal
+
+
+def journal_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / JOURNAL_FILE
 
 
 def _ms(ts: float) -> int:

@@ -22,7 +22,8 @@ from .config import Config, ConfigError, load_config
 from .core.engine import Core
 from .core.results import CoreResult
 from .intake import Committed, Intake
-from .journal import Journal
+from .journal import Journal, journal_path
+from .registry import Registry
 from .rules import rules_for_config
 from .sdnotify import Notifier
 from .shard import Shard
@@ -41,7 +42,7 @@ class Service:
                  config_path: str | None = None, notifier: Notifier | None = None, drill: bool = False,
                  http: bool = True, clock: Callable[[], float] | None = None):
         self.shard = Shard.of(config.settings.shard)
-        self.network = config.registry  # every site: the intake must know whose a message is
+        network = config.registry  # every site: the intake must know whose a message is
         config = own_part(config, self.shard)  # downstream of the intake, this instance's sites only
         self.config = config
         self.config_path = config_path
@@ -55,7 +56,7 @@ class Service:
         self.listeners: list[Callable[[SiteLevelChange | DeviceFault], None]] = []
         self.started = time.time()
         # rows are stamped received on the service's clock: retention follows a drill's simulated time
-        self.journal = Journal(self.state_dir / "journal.sqlite", config.settings.journal.synchronous, clock=clock)
+        self.journal = Journal(journal_path(self.state_dir), config.settings.journal.synchronous, clock=clock)
         self.journal.set_meta("shard", f"{self.shard.index}/{self.shard.count}")  # for `geowarn status`
         self.core = Core(config.registry, rules_for_config(config))
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
@@ -77,7 +78,7 @@ class Service:
             self.http = HttpServer(self, config.settings.http)
         # the intake screens timestamps against the wall clock, whatever clock judges them (but
         # a step back of the wall clock must not make devices' correct times look ahead)
-        self.intake = Intake(self.network, config.settings.intake, self.journal, sink=self._on_committed,
+        self.intake = Intake(network, config.settings.intake, self.journal, sink=self._on_committed,
                              broker_url=broker_url, shard=self.shard,
                              clock=clock.latest if isinstance(clock, SteadyClock) else time.time)
         self._stop = threading.Event()
@@ -141,6 +142,11 @@ class Service:
             log.info("journal retention %g days: pruned %s", days, removed)
 
     # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def network(self) -> Registry:
+        """Every site of the network (the intake's view); `config.registry` is this shard's part."""
+        return self.intake.registry
 
     def start(self) -> None:
         # windows warm from the journal before anything is judged; what they held was already reported
@@ -230,9 +236,8 @@ class Service:
             log.error("reload refused: re-sharding needs a restart of every instance (docs/scale-out.md)")
             return False
         with self._lock:
-            self.network = new.registry
+            self.intake.set_registry(new.registry)
             self.config = new = own_part(new, self.shard)
-            self.intake.set_registry(self.network)
             self.core.reconfigure(new.registry, rules)  # windows and levels are kept
         log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
         return True

@@ -19,7 +19,7 @@ from pathlib import Path
 from geowarn.drivers.base import Reading
 
 from .config import load_config
-from .journal import Entry, Journal
+from .journal import Entry, Journal, journal_path
 from .replay import read_rows
 from .shard import Shard
 
@@ -30,7 +30,7 @@ def import_history(config: str | None, state_dir: str | Path, files: list[str]) 
     cfg = load_config(config)
     shard = Shard.of(cfg.settings.shard)
     counts: Counter = Counter()
-    with Journal(Path(state_dir) / "journal.sqlite", cfg.settings.journal.synchronous) as journal:
+    with Journal(journal_path(state_dir), cfg.settings.journal.synchronous) as journal:
         for name in files:
             rows = read_rows(Path(name), counts)
             entry = Entry()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 
 
 class SimClock:
@@ -94,14 +94,14 @@ class SimClock:
             self.speed = float(speed)
 
 
-def following_data(last_seen: Callable[[], Mapping[str, float]], start: float,
+def following_data(last_seen: Callable[[], Iterable[float]], start: float,
                    cap: Callable[[], float] = time.time) -> Callable[[], float]:
-    """A service clock for fast simulations: the newest reading's time (`last_seen`: site ->
-    newest reading ts; `start` before any), never past `cap`. Deadman checks and repeats then
+    """A service clock for fast simulations: the newest reading's time (`last_seen`: the newest
+    reading ts of each site; `start` before any), never past `cap`. Deadman checks and repeats then
     follow the data, so a simulation whose publishing lags its own clock for a moment does not
     look like a network gone silent."""
 
     def now() -> float:
-        return min(cap(), max(last_seen().values(), default=start))
+        return min(cap(), max(last_seen(), default=start))
 
     return now

@@ -137,9 +137,8 @@ def _run(base, scenario, broker_url, national_ok, receiver, tmp: Path, speed, du
     services: list[Service] = []
 
     # the newest reading any instance has seen: deadman checks and repeats follow the data
-    data_clock = following_data(lambda: {f"{i}/{site}": t for i, svc in enumerate(services)
-                                         for site, t in svc.intake.stats.last_seen_by_site.items()},
-                                sim.clock.start, cap=sim.clock.now)
+    data_clock = following_data(lambda: [max(svc.intake.stats.last_seen_by_site.values(), default=sim.clock.start)
+                                         for svc in services], sim.clock.start, cap=sim.clock.now)
     for i, cfg in enumerate(configs):
         state = tmp / "state" if shards == 1 else tmp / f"state-{i}"
         services.append(Service(cfg, state, broker_url, drill=True, http=False, clock=data_clock))

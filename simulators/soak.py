@@ -34,7 +34,7 @@ from typing import Any
 from geowarn.daemon.config import Config, load_config
 
 from geowarn.daemon.detectors.quality import offline_after
-from geowarn.daemon.registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
+from geowarn.daemon.registry import Registry
 from geowarn.daemon.rules import rules_for_config
 from geowarn.daemon.service import Service
 
@@ -99,7 +99,7 @@ def plan_silences(cfg: Config, plan: SoakPlan, start: float, tick_sim_s: float) 
     out = []
     for n, (kind, frm, back) in enumerate(SILENCES):
         candidates = [d for d in cfg.registry.devices if d.kind == kind and d.site not in used_sites]
-        if not candidates or kind in (*ACTUATOR_KINDS, *HUMAN_KINDS):
+        if not candidates:
             continue
         dev = candidates[(7 * n + plan.seed) % len(candidates)]
         limit = offline_after(dev.interval_s, rules.for_device(dev.kind, dev.site, dev.id).quality.offline_factor)
@@ -135,7 +135,7 @@ def serve(state_dir: str, broker_url: str, phone_url: str, retention_days: float
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     holder: list[Service] = []
-    clock = following_data(lambda: holder[0].intake.stats.last_seen_by_site if holder else {}, start)
+    clock = following_data(lambda: holder[0].intake.stats.last_seen_by_site.values() if holder else (), start)
     svc = Service(soak_config(phone_url, retention_days), state_dir, broker_url, drill=True, http=False, clock=clock)
     holder.append(svc)
     svc.start()
@@ -264,14 +264,14 @@ def run_soak(plan: SoakPlan, echo: Callable[[str], None] = lambda line: None,
     with tempfile.TemporaryDirectory(prefix="geowarn-soak-", dir=workdir) as tmp_name:
         tmp = Path(tmp_name)
         # the run ends before the wall clock's "now" (the intake refuses readings from the future)
-        start = time.time() - plan.days * DAY * (1 - 1 / plan.speed)
+        start = SimClock.for_run(plan.days * DAY, plan.speed).start
         silences = plan_silences(base, plan, start, tick_sim_s)
         scenario = soak_scenario(plan, silences, start)
         with Mosquitto(workdir=tmp) as broker, HttpReceiver() as receiver:
             service = ServiceProcess(tmp, broker.url, receiver.url("/{site}/{role}/{phone}"), plan.retention_days, start)
             try:
                 service.wait_ready()
-                report = _drive(plan, base.registry, scenario, silences, start, broker.url, service, tmp, echo)
+                report = _drive(plan, base.registry, scenario, silences, start, broker.url, service, echo)
             finally:
                 summary = service.stop()
             report["service"] = summary
@@ -282,7 +282,7 @@ def run_soak(plan: SoakPlan, echo: Callable[[str], None] = lambda line: None,
 
 
 def _drive(plan: SoakPlan, registry: Registry, scenario: Scenario, silences: list[Silence], start: float,
-           broker_url: str, service: ServiceProcess, tmp: Path, echo: Callable[[str], None]) -> dict[str, Any]:
+           broker_url: str, service: ServiceProcess, echo: Callable[[str], None]) -> dict[str, Any]:
     clock = SimClock(start, plan.speed)  # starts now: the service is subscribed
     sim = Simulator(registry, broker_url, scenario, clock=clock, client_id="geowarn-soak-sim")
     journal = service.state / "journal.sqlite"
@@ -335,11 +335,11 @@ def _judge(plan: SoakPlan, r: dict[str, Any]) -> dict[str, Any]:
     samples = r.pop("samples")
     days = [s["day"] for s in samples]
     rss = [s["rss_kib"] for s in samples]
-    warm = [s for s in samples if s["day"] >= plan.retention_days + 0.5]  # retention's warm-up over
-    rows = [s["rows"] for s in warm] or [s["rows"] for s in samples]
+    warm = [s for s in samples if s["day"] >= plan.retention_days + 0.5] or samples  # retention's warm-up over
+    rows = [s["rows"] for s in warm]
     rss_mid, rss_last = thirds(rss)
     rows_mid, rows_last = thirds(rows)
-    size_mid, size_last = thirds([s["bytes"] for s in warm] or [s["bytes"] for s in samples])
+    size_mid, size_last = thirds([s["bytes"] for s in warm])
     messages = sum(r["published"].values())
     msg_rate = messages / r["publish_wall_s"] if r["publish_wall_s"] else 0.0
     written = r["final_journal"]["written"]

@@ -5,16 +5,15 @@ from pathlib import Path
 
 
 def journal_count(state_dir: Path, sql: str = "SELECT COUNT(*) FROM readings") -> int:
+    """The first column of the query's first row; 0 before the journal, its schema or the row exist."""
     path = Path(state_dir) / "journal.sqlite"
     if not path.exists():
         return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        return db.execute(sql).fetchone()[0]
+        rows = journal_rows(path, sql)
     except sqlite3.OperationalError:
         return 0  # schema not created yet
-    finally:
-        db.close()
+    return rows[0][0] if rows else 0
 
 
 def journal_rows(path: Path, sql: str, row_factory=None) -> list:

@@ -13,8 +13,9 @@ from geowarn.drivers.base import Invalid
 from geowarn.drivers.timestamps import format_ts, parse_ts
 
 from ..config import ConfigError, load_config
+from ..journal import journal_path
 from . import store
-from .db import Database, journal_path
+from .db import Database
 from .manager import AlertManager, acknowledge, parse_alert_id
 from .store import AlertClosed, AlertNotFound
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-JOURNAL_FILE = "journal.sqlite"
 ADDED_COLUMNS = {"outbox": {"published_mono": "REAL"}}
 
 SCHEMA = """
@@ -81,10 +80,6 @@ CREATE TABLE IF NOT EXISTS outbox_attempts (
     started REAL NOT NULL, finished REAL, ok INTEGER, target TEXT, detail TEXT);
 CREATE INDEX IF NOT EXISTS outbox_attempts_row ON outbox_attempts (outbox_id);
 """
-
-
-def journal_path(state_dir: str | Path) -> Path:
-    return Path(state_dir) / JOURNAL_FILE
 
 
 class Database:

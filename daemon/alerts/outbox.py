@@ -121,8 +121,8 @@ def begin_attempt(db: sqlite3.Connection, row: sqlite3.Row, now: float, shown_ta
     """(attempt number, attempt id); commands become `published` before they leave, so a reply
     racing our own bookkeeping always finds its row."""
     n = row["attempts"] + 1
-    status = "published" if row["channel"] == "mqtt" else "sending"
     mqtt = row["channel"] == "mqtt"
+    status = "published" if mqtt else "sending"
     db.execute("UPDATE outbox SET attempts = ?, status = ?, published_at = ?, published_mono = ?, updated = ? "
                "WHERE id = ?", (n, status, now if mqtt else None, time.monotonic() if mqtt else None, now, row["id"]))
     aid = db.execute("INSERT INTO outbox_attempts (outbox_id, attempt, started, target) VALUES (?,?,?,?)",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..intake import Committed
-from .db import journal_path
+from ..journal import journal_path
+from ..shard import Shard
 from .delivery import AppriseNotifier
 from .events import DeviceFault, SiteLevelChange
 from .manager import AlertManager
@@ -39,7 +40,7 @@ class AlertService:
                                     express=self.worker,
                                     synchronous=s.journal.synchronous, clock=clock)
         topic = s.notify.mqtt_ack_topic
-        sharded = s.shard is not None and s.shard.count > 1
+        sharded = not Shard.of(s.shard).whole
         self.acks = AckListener(self.manager, topic, broker_url, s.intake, sharded=sharded) if topic else None
         self.http_settings = s.http
         self._stop = threading.Event()

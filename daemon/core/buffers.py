@@ -319,9 +319,7 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     # per slot: the newest bin number wins the slot; group the slots, then sum runs with reduceat.
     # Values come grouped by series in time order: when no series' bins span the whole ring,
     # each slot's values are already one run with its bins ascending (no sort needed)
-    first = np.flatnonzero(starts)
-    if ((b[1:] >= b[:-1]) | starts[1:]).all() and \
-            (b[np.append(first[1:] - 1, len(b) - 1)] - b[first]).max() < size:
+    if ((b[1:] >= b[:-1]) | starts[1:]).all() and (b[np.append(starts[1:], True)] - b[starts]).max() < size:
         fs, bs, vs, dts = flat, b, v, dt
     else:
         order = np.lexsort((b, flat))
@@ -342,8 +340,8 @@ def _bin_add(ssum: np.ndarray, scnt: np.ndarray, sids: np.ndarray, sid: np.ndarr
     else:  # (a slot taken over keeps its newest values, so it is among the kept slots)
         ks = np.flatnonzero(keep)
         runs = starts_of(fs[ks])
-        first = ks[runs]
-        tgt, heads, n_kept, fresh = fs[first], np.flatnonzero(runs), len(ks), reset[grp[first]]
+        run_heads = ks[runs]
+        tgt, heads, n_kept, fresh = fs[run_heads], np.flatnonzero(runs), len(ks), reset[grp[run_heads]]
         vs = vs[ks]
         dts = dts[ks] if dts is not None else None
     sids.ravel()[slot] = fin

@@ -318,9 +318,11 @@ class Core:
         step = np.full_like(seq, np.nan)  # confirmed steps: how far they left the recent median
         step[jr, jc] = j.step
         jumps = self._jumps(seq, seq_t, acc, step, series, H, res)
-        seq -= jumps
+        if jumps is not None:
+            seq -= jumps
         self._noise(series, np.where(acc, seq, np.nan), n_in)
-        self.offset[series] += jumps[:, -1]
+        if jumps is not None:
+            self.offset[series] += jumps[:, -1]
         # the previous batch's suspects: accepted ones join the windows late, spikes stay out
         np_ = len(rows_p)
         if np_:
@@ -356,15 +358,14 @@ class Core:
             self.noise[s] = np.where(np.isnan(old), est, old + w * (est - old))
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, step: np.ndarray, series: np.ndarray,
-               H: int, res: CoreResult) -> np.ndarray:
-        """Cumulative jump to subtract from each cell, taken for a reference/antenna change, not
-        movement: a step between consecutive usable readings of at least the rule's `jump`; or a
+               H: int, res: CoreResult) -> np.ndarray | None:
+        """Cumulative jump to subtract from each cell (None when there is none, the usual case),
+        taken for a reference/antenna change, not movement: a step between consecutive usable readings of at least the rule's `jump`; or a
         confirmed step (`step`: the Hampel test saw the series leave its recent median and stay)
         of at least `jump_step`, while the site is below yellow, and so sudden that as movement it
         would be a red rate (a quiet slope does not go there in one report; over a long gap between
         readings a step is the movement of the gap). At yellow and above something is moving, and
         a step is movement: it stays in the series."""
-        jump = np.zeros_like(seq)
         lim = self.p.jump[series]
         lim_step = np.where(self.sites.level[self.series.site_of[series]] < YELLOW, self.p.jump_step[series], np.inf)
         hit = np.zeros(seq.shape, bool)
@@ -398,10 +399,11 @@ class Core:
             hit[r, c] = True
         hit[:, :H] = False
         if not hit.any():  # the usual case: nothing to remove
-            return jump
+            return None
         for r, c in zip(*np.nonzero(hit)):
             self._fault(res, seq_t[r, c], int(series[r]), "jump",
                         f"step of {d[r, c]:+.4g} in one report: reference or antenna change, removed from the series")
+        jump = np.zeros_like(seq)
         jump[hit] = d[hit]
         return np.cumsum(jump, axis=1)
 

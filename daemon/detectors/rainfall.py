@@ -56,10 +56,7 @@ def evaluate(win: Windows, p: Params, series: np.ndarray, grp: np.ndarray, ts: n
 
     s = series[grp]
     lev = np.zeros((len(ts), NW + 2), np.int8)
-    tab = p.rain_tab[s]
-    with np.errstate(invalid="ignore"):  # every window at once, a level at a time (the highest reached)
-        for k in range(tab.shape[2]):
-            lev[:, :NW][tot >= tab[:, :, k]] = k + 1
+    lev[:, :NW] = level_of(tot, p.rain_tab[s])  # every window at once
     hours = np.array(RAIN_WINDOWS_H, float)
     id_mm = p.id_a[s, None] * hours[None, :] ** (1.0 - p.id_b[s, None])  # a·D^-b mm/h over D hours
     ratio = np.where(p.id_mask[s], np.nan_to_num(tot / id_mm), 0.0)

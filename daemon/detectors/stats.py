@@ -29,20 +29,9 @@ def rowmedian(a: np.ndarray) -> np.ndarray:
     w = a.shape[1]
     if w == 0:
         return np.full(a.shape[0], np.nan)
-    # a full sort of short rows beats np.partition, whose per-row overhead dominates here
-    return _median_of_sorted(np.sort(a, axis=1), np.isnan(a))
-
-
-def median_and_mad(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """rowmedian(a) and rowmedian(|a - median|). (Two sorts: numpy's vectorised sort of short
-    rows beats reading the MAD off the first sort a column at a time.)"""
-    med = rowmedian(a)
-    return med, rowmedian(np.abs(a - med[:, None]))
-
-
-def _median_of_sorted(s: np.ndarray, nan: np.ndarray) -> np.ndarray:
-    """Row medians of rows sorted with their NaN (marked in `nan`) last."""
-    w = s.shape[1]
+    # a full sort of short rows beats np.partition, whose per-row overhead dominates here;
+    # NaN sorts last
+    s, nan = np.sort(a, axis=1), np.isnan(a)
     if not nan.any():  # no gaps: the middle columns
         return 0.5 * (s[:, (w - 1) // 2] + s[:, w // 2])
     c = w - row_count(nan)
@@ -52,6 +41,13 @@ def _median_of_sorted(s: np.ndarray, nan: np.ndarray) -> np.ndarray:
     m = 0.5 * (s[rows, lo] + s[rows, hi])
     m[c == 0] = np.nan
     return m
+
+
+def median_and_mad(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rowmedian(a) and rowmedian(|a - median|). (Two sorts: numpy's vectorised sort of short
+    rows beats reading the MAD off the first sort a column at a time.)"""
+    med = rowmedian(a)
+    return med, rowmedian(np.abs(a - med[:, None]))
 
 
 def block_means(t: np.ndarray, v: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,14 +115,14 @@ def linfit(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[n
 
 
 def level_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Level 0..4 of each value against its row's [blue, yellow, orange, red] thresholds
-    (NaN thresholds are never reached; a NaN value is level 0)."""
-    out = np.zeros(len(values), np.int8)
+    """Level 0..4 of each value against its own [blue, yellow, orange, red] thresholds, the last
+    axis of `table` (NaN thresholds are never reached; a NaN value is level 0)."""
+    out = np.zeros(values.shape, np.int8)
     # the highest level reached, so a level left out (NaN) between two others does not shift
-    # them; a column at a time: numpy's per-row max over four columns costs a call per row
+    # them; a level at a time: numpy's per-row max over four columns costs a call per row
     with np.errstate(invalid="ignore"):
-        for k in range(table.shape[1]):
-            out[values >= table[:, k]] = k + 1
+        for k in range(table.shape[-1]):
+            out[values >= table[..., k]] = k + 1
     return out
 
 

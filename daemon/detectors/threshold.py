@@ -119,7 +119,8 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     # reading's scatter or a spike is no change) against the mean of the first full day of the
     # window (daily bins, up to 30 days; a ragged first day of a few readings is no baseline)
     _, recent, _ = win.raw_last(sid, CHANGE_RECENT)
-    # the median of three is their sum less the extremes; a gap among them: the slow way
+    # the median of three as their sum less the extremes (equal to it up to rounding in the last
+    # bit, which rowmedian's exact median does not have); a gap among them: the slow way
     r0, r1, r2 = recent.T  # (columns: per-row reductions over three cells pay per row)
     now = (r0 + r1 + r2) - np.minimum(np.minimum(r0, r1), r2) - np.maximum(np.maximum(r0, r1), r2)
     gaps = np.isnan(now)
