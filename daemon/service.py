@@ -33,7 +33,7 @@ log = logging.getLogger("geowarn.service")
 
 SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
 EXPORT_BACKLOG_DEGRADED = 100_000  # journal rows InfluxDB has not got yet
-OUTBOX_OVERDUE_S = 300.0  # a message still undelivered this long after it was due
+OUTBOX_OVERDUE_S = 300.0  # a message still undelivered this long after it was queued
 PRUNE_EVERY_S = 3600.0
 
 
@@ -270,7 +270,7 @@ class Service:
                 degraded.append(f"export backlog {backlog} rows")
         overdue = self._outbox_overdue()
         if overdue:
-            degraded.append(f"outbox backlog: {overdue} deliveries overdue by > {OUTBOX_OVERDUE_S:.0f} s")
+            degraded.append(f"outbox backlog: {overdue} deliveries still undelivered after {OUTBOX_OVERDUE_S:.0f} s")
         if not self.shard.whole and not self.config.registry.sites:
             degraded.append(f"{self.shard.label} owns no site")
         if failing:
@@ -285,9 +285,11 @@ class Service:
                           "client_id": self.config.settings.intake.client_id}}
 
     def _outbox_overdue(self) -> int:
+        """Deliveries still not made this long after they were queued (every row is due when
+        queued; `next_at` only says when the next retry is, and moves on with each failure)."""
         try:
             return self.journal._query(
-                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND next_at < ?",
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND created < ?",
                 (self.clock() - OUTBOX_OVERDUE_S,))[0][0]
         except sqlite3.Error:  # no outbox yet
             return 0
