@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 from geowarn.drivers.timestamps import format_ts, parse_ts
@@ -160,6 +161,7 @@ def cmd_export(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="geowarn", description="Geohazard monitoring and early warning.")
+    p.add_argument("--version", action="version", version=f"geowarn {version('geowarn')}")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="json: one object per line on stdout, for journald")
