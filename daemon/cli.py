@@ -18,6 +18,7 @@ from geowarn.drivers.timestamps import format_ts, parse_ts
 from geowarn.drivers.base import Invalid
 
 from .alerts.cli import add_commands as add_alert_commands
+from .boundaries import Boundaries, boundaries_path
 from .config import ConfigError, load_config
 from .journal import Journal, journal_path
 from .logs import setup_logging
@@ -38,6 +39,13 @@ def cmd_check(args) -> int:
     rules = rules_for_config(cfg)
     summary = cfg.registry.summary()
     summary["rules"] = rules.source
+    try:
+        outlines = Boundaries.load(boundaries_path(cfg))
+    except ValueError as e:
+        print(f"{cfg.source}: http.boundaries: {e}", file=sys.stderr)
+        return 2
+    summary["boundaries"] = outlines.source
+    summary["misplaced"] = outlines.misplaced(cfg.registry.sites)
     shard = Shard.of(cfg.settings.shard)
     if not shard.whole:
         summary["shard"] = {**shard.describe(cfg.registry), "client_id": shard.client_id(cfg.settings.intake.client_id)}
@@ -51,6 +59,9 @@ def cmd_check(args) -> int:
     print("  counties: " + ", ".join(f"{c} {n}" for c, n in summary["counties"].items()))
     print(f"  threatened: {summary['households']} households, {summary['people']} people")
     print(f"  alert rules: {rules.source}: OK")
+    print(f"  county outlines: {outlines.source}")
+    for line in summary["misplaced"]:  # the map would draw them in the wrong place
+        print(f"  warning: site {line}")
     if not shard.whole:
         s = summary["shard"]
         print(f"  {shard.label}: {s['sites']} of {s['network_sites']} sites, MQTT client id {s['client_id']}")

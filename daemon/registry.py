@@ -73,6 +73,9 @@ class Site(_Strict):
     name: str
     county: str
     township: str = ""
+    # administrative division code of the county (GB/T 2260, 6 digits) or township (9 digits):
+    # the geocode of the site's public warnings (CAP)
+    division_code: str | None = Field(None, pattern=r"^\d{6}(\d{3})?$")
     hazard: Literal[HAZARDS]  # type: ignore[valid-type]
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)

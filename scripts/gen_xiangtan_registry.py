@@ -2,7 +2,9 @@
 
 The counts follow the city's 2021–2025 plan (80 sites, 296 instruments); the sites, names,
 coordinates, people and phone numbers are invented, deterministically, for development and
-drills. Run: python scripts/gen_xiangtan_registry.py > daemon/defaults/xiangtan_example.yaml
+drills; every site lies inside the county it names (the bundled county outlines,
+daemon/http/static/geo/). Run:
+    .venv/bin/python scripts/gen_xiangtan_registry.py > daemon/defaults/xiangtan_example.yaml
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import random
 import sys
 
 import yaml
+
+from geowarn.daemon.boundaries import Boundaries
 
 # county, admin code, site-id prefix, (lon, lat) centre, spread in degrees, sites, townships
 COUNTIES = [
@@ -37,7 +41,23 @@ MODELS = {"gnss": "GNSS-M1 北斗/GNSS 形变监测站", "crack": "LF-300 拉线
           "video": "SP-4G 太阳能视频监测仪"}
 
 
+def inside(county: str, site_id: str, lon: float, lat: float, outlines: Boundaries) -> tuple[float, float]:
+    """The drawn point if it lies in its county (and no other), else one drawn inside it from the
+    site's own generator: the main generator's sequence, and so every other field, stays as it was."""
+    if outlines.areas_at(lon, lat) == [county]:
+        return lon, lat
+    area = outlines.area(county)
+    xs = [x for poly in area.polygons for x, _ in poly[0]]
+    ys = [y for poly in area.polygons for _, y in poly[0]]
+    own = random.Random(site_id)
+    while True:
+        lon, lat = round(own.uniform(min(xs), max(xs)), 5), round(own.uniform(min(ys), max(ys)), 5)
+        if outlines.areas_at(lon, lat) == [county]:
+            return lon, lat
+
+
 def main() -> None:
+    outlines = Boundaries.load()
     rnd = random.Random(20261129)
     names = iter(rnd.sample([s + g for s in SURNAMES for g in GIVEN], 700))
     phones = iter(rnd.sample(range(10_000), 700))
@@ -52,17 +72,21 @@ def main() -> None:
     for county, code, prefix, (lon0, lat0), spread, n, towns in COUNTIES:
         for i in range(n):
             hazard = next(h)
+            site_id = f"{prefix}{i + 1:03d}"
             town = towns[i % len(towns)]
             village = VILLAGES[(i * 7 + len(sites)) % len(VILLAGES)]
-            households = rnd.randint(3, 45)
+            households = rnd.randint(3, 45)  # the draws keep their original order
+            lon, lat = inside(county, site_id, round(lon0 + rnd.uniform(-spread, spread), 5),
+                              round(lat0 + rnd.uniform(-spread, spread) * 0.8, 5), outlines)
             sites.append({
-                "id": f"{prefix}{i + 1:03d}",
+                "id": site_id,
                 "name": f"{town}{village}村{HAZARD_WORD[hazard]}",
                 "county": county,
                 "township": town,
+                "division_code": code,
                 "hazard": hazard,
-                "lon": round(lon0 + rnd.uniform(-spread, spread), 5),
-                "lat": round(lat0 + rnd.uniform(-spread, spread) * 0.8, 5),
+                "lon": lon,
+                "lat": lat,
                 "households": households,
                 "people": households * rnd.randint(2, 5),
                 "_code": code,

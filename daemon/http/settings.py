@@ -11,3 +11,6 @@ class HttpSettings(BaseModel):
     port: int = Field(8787, ge=0, le=65535)
     token_env: str = "GEOWARN_HTTP_TOKEN"  # writes need `Authorization: Bearer <token>`
     open_reads: bool = False  # GET without a token (e.g. a wall display on the LAN)
+    # the console map's county outlines: a GeoJSON file (relative to the configuration file);
+    # default: the built-in Xiangtan counties (daemon/boundaries.py says what the file holds)
+    boundaries: str | None = None

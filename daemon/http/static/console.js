@@ -80,9 +80,11 @@
 
   // --- overview ------------------------------------------------------------------------------
   async function counties() {
-    if (!state.counties) state.counties = await (await fetch("/console/static/counties.geojson")).json();
+    if (!state.counties) state.counties = await (await fetch("/console/boundaries.geojson")).json();
     return state.counties;
   }
+  // every outer ring of a Polygon or MultiPolygon (county exclaves included)
+  const outerRings = g => g.type === "MultiPolygon" ? g.coordinates.map(p => p[0]) : g.type === "Polygon" ? [g.coordinates[0]] : [];
 
   function project(bounds, W, H, pad) {
     // equirectangular, x shrunk by cos(latitude): true shapes at this scale
@@ -99,15 +101,20 @@
     const grow = (lon, lat) => { b.w = Math.min(b.w, lon); b.e = Math.max(b.e, lon); b.s = Math.min(b.s, lat); b.n = Math.max(b.n, lat); };
     net.sites.forEach(s => grow(s.lon, s.lat));
     const inCounties = geo.features.filter(f => net.sites.some(s => s.county === f.properties.name));
-    inCounties.forEach(f => f.geometry.coordinates[0].forEach(([x, y]) => grow(x, y)));
+    inCounties.forEach(f => outerRings(f.geometry).forEach(r => r.forEach(([x, y]) => grow(x, y))));
     if (b.e - b.w < 0.02) { b.w -= 0.05; b.e += 0.05; }
     if (b.n - b.s < 0.02) { b.s -= 0.05; b.n += 0.05; }
     const P = project(b, W, H, 24);
     const polys = inCounties.map(f => {
-      const pts = f.geometry.coordinates[0].map(([x, y]) => P(x, y).map(v => v.toFixed(1)).join(",")).join(" ");
-      const [lx, ly] = P(...f.properties.label);
-      const name = state.lang === "zh" ? f.properties.name : f.properties.name_en;
-      return `<polygon class="county" points="${pts}"></polygon><text class="county-label" x="${lx.toFixed(1)}" y="${ly.toFixed(1)}">${esc(name)}</text>`;
+      const rings = outerRings(f.geometry);
+      const shapes = rings.map(r => `<polygon class="county" data-county="${esc(f.properties.name)}" points="${
+        r.map(([x, y]) => P(x, y).map(v => v.toFixed(1)).join(",")).join(" ")}"></polygon>`).join("");
+      // the label where the file says, else the middle of the largest ring's extent
+      const big = rings.reduce((a, r) => r.length > a.length ? r : a, []);
+      const mid = k => (Math.min(...big.map(p => p[k])) + Math.max(...big.map(p => p[k]))) / 2;
+      const [lx, ly] = P(...(f.properties.label || [mid(0), mid(1)]));
+      const name = state.lang === "zh" ? f.properties.name : (f.properties.name_en || f.properties.name);
+      return `${shapes}<text class="county-label" x="${lx.toFixed(1)}" y="${ly.toFixed(1)}">${esc(name)}</text>`;
     }).join("");
     // draw calm sites first so warnings are never hidden under them
     const order = net.sites.slice().sort((a, c) => LEVELS.indexOf(a.level) - LEVELS.indexOf(c.level));
