@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .alerts.settings import NotifySettings, SamplingSettings, SirenSettings
+from .cap.settings import CapSettings
 from .field.settings import FieldSettings
 from .http.settings import HttpSettings
 from .video.settings import VideoSettings
@@ -102,6 +103,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     field: FieldSettings = FieldSettings()
     video: VideoSettings = VideoSettings()
+    cap: CapSettings = CapSettings()  # public warnings as CAP 1.2 (daemon/cap/)
     # this instance's part of a sharded network (docs/scale-out.md); absent: every site
     shard: ShardSettings | None = None
 

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from geowarn.daemon.alerts.events import DeviceFault, SiteLevelChange
+from geowarn.daemon.cap.message import NS as CAP_NS
 from geowarn.daemon.config import Config, load_config
 from geowarn.daemon.registry import Registry
 from geowarn.daemon.service import Service
@@ -259,6 +262,13 @@ def _report(scenario, sim: Simulator, services: list[Service], run: DrillRun, re
     checks_out = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks]
     checks_out.append({"name": "drill tagging", "passed": tagged,
                        "detail": "every message carries 【演练】/DRILL" if tagged else "a message without the drill tag"})
+    cap_statuses = _cap_statuses(services)
+    hazards = sum(1 for svc in services for a in svc.alerts.manager.alerts(open_only=False) if a.kind == "hazard")
+    if hazards or cap_statuses:  # the public warnings (CAP feed) of a drill are exercises, never actual
+        exercise = bool(cap_statuses) and set(cap_statuses) == {"Exercise"}
+        checks_out.append({"name": "CAP exercise", "passed": exercise,
+                           "detail": f"{len(cap_statuses)} CAP messages in the feed, statuses "
+                                     f"{sorted(set(cap_statuses))}"})
     lead = {}
     for site, tf in sim.failure_times.items():
         first = min((ts for ts, lv in outcome.level_changes.get(site, []) if lv != "normal"), default=None)
@@ -292,6 +302,16 @@ def _report(scenario, sim: Simulator, services: list[Service], run: DrillRun, re
         "series": _series_for_plots(services, sorted(set(sim.failure_times) | set(outcome.level_changes))),
         **({"shards": _shards_summary(services, run)} if len(services) > 1 else {}),
     }
+
+
+def _cap_statuses(services: list[Service]) -> list[str]:
+    """The <status> of every CAP message in each instance's feed."""
+    out = []
+    for svc in services:
+        if svc.alerts.cap is not None:
+            feed = etree.fromstring(svc.alerts.cap.feed(time.time(), "", "{identifier}"))
+            out += [s.text for s in feed.iter(f"{{{CAP_NS}}}status")]
+    return out
 
 
 def _shards_summary(services: list[Service], run: DrillRun) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ class Received:
     at: float  # time.perf_counter() on arrival
     path: str
     doc: dict[str, Any]
+    content_type: str = ""
 
     @property
     def title(self) -> str:
@@ -59,7 +60,7 @@ class HttpReceiver:
                             doc = json.loads(raw or b"{}")
                         except ValueError:
                             doc = {"raw": raw.decode("utf-8", "replace")}
-                        got = Received(time.perf_counter(), self.path, doc)
+                        got = Received(time.perf_counter(), self.path, doc, self.headers.get("Content-Type", ""))
                         receiver.received.append(got)
                         receiver.arrived.notify_all()
                         code = 200

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ADDED_COLUMNS = {"outbox": {"published_mono": "REAL"}}
+ADDED_COLUMNS = {"outbox": {"published_mono": "REAL", "content_type": "TEXT"}}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -54,11 +54,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,           -- idempotency: alert, round and recipient (or device)
     alert_id INTEGER,
-    channel TEXT NOT NULL,              -- apprise | mqtt
-    purpose TEXT NOT NULL,              -- notify | siren | sampling
+    channel TEXT NOT NULL,              -- apprise | mqtt | http
+    purpose TEXT NOT NULL,              -- notify | siren | sampling | cap
     priority INTEGER NOT NULL,          -- lower first: sirens before messages
     site TEXT NOT NULL, device TEXT, role TEXT, recipient TEXT,
-    target TEXT NOT NULL,               -- apprise URL with ${ENV} unresolved, or MQTT topic
+    target TEXT NOT NULL,               -- apprise URL or endpoint with ${ENV} unresolved, or MQTT topic
     target_key TEXT NOT NULL,           -- messages to one target leave in order
     title TEXT, body TEXT, payload BLOB, command TEXT, msgid TEXT,
     drill INTEGER NOT NULL DEFAULT 0,
@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_at REAL NOT NULL,
     created REAL NOT NULL, updated REAL NOT NULL, done_at REAL, published_at REAL,
     published_mono REAL,                -- commands: time.monotonic() when published (reply deadline)
+    content_type TEXT,                  -- http: the payload's media type
     last_error TEXT,
     failing_reported INTEGER NOT NULL DEFAULT 0
 );

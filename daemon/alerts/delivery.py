@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import apprise
@@ -52,3 +54,25 @@ class AppriseNotifier:
                                  "log": [str(x)[:300] for x in (at.logs or [])][:5]} for at in r.attempts]}
                   for r in per_target]
         return Delivery(bool(result), shown, json.dumps(detail, ensure_ascii=False, default=str))
+
+
+class HttpPoster:
+    """A document POSTed to a system's endpoint (CAP to a warning platform); any 2xx is delivered."""
+
+    def __init__(self, timeout_s: float = 15.0):
+        self.timeout_s = timeout_s
+
+    def send(self, target: str, payload: bytes, content_type: str) -> Delivery:
+        try:
+            url = resolve_secrets(target)
+        except MissingSecret as e:
+            return Delivery(False, target, json.dumps({"error": str(e)}))
+        req = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Content-Type": f"{content_type}; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
+                return Delivery(True, target, json.dumps({"status": r.status}))
+        except urllib.error.HTTPError as e:
+            return Delivery(False, target, json.dumps({"status": e.code, "error": str(e.reason)[:300]}))
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return Delivery(False, target, json.dumps({"error": f"{type(e).__name__}: {e}"[:500]}))

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from geowarn.drivers.base import CommandReply
 
@@ -34,6 +34,9 @@ from .routing import Route, Router
 from .settings import NotifySettings, SamplingSettings, SirenSettings
 from .store import Alert, AlertClosed
 from .wakeup import nudge, socket_path
+
+if TYPE_CHECKING:
+    from ..cap.publisher import CapPublisher
 
 log = logging.getLogger("geowarn.alerts")
 
@@ -81,7 +84,8 @@ class AlertManager:
                  wake: Callable[[], None] | None = None,
                  express: ExpressLane | None = None,
                  clock: Callable[[], float] = time.time,
-                 synchronous: str = "full"):
+                 synchronous: str = "full",
+                 cap: "CapPublisher | None" = None):
         self.registry = registry
         self.notify = notify or NotifySettings()
         self.sirens = sirens or SirenSettings()
@@ -98,6 +102,7 @@ class AlertManager:
         self._urgent: list[outbox.OutCommand] = []
         self._urgent_lock = threading.Lock()
         self.clock = clock
+        self.cap = cap  # each site warning's public CAP message, written with the alert
         # whether something outside alerts (a weather warning) keeps a site's devices accelerated
         self.keep_accelerated: Callable[[str], bool] = lambda site: False
 
@@ -153,6 +158,8 @@ class AlertManager:
             for alert in store.open_alerts(db):
                 if alert.kind == "hazard":
                     self._repeat_and_escalate(db, alert, now)
+                    if self.cap is not None:
+                        self.cap.renew_if_due(db, alert, self._site(alert.site), now)
             for row in outbox.unanswered(db):
                 status = outbox.settle_command(db, row, False, f"no reply within {row['reply_timeout_s']:g} s", now)
                 self._command_settled(db, row, "published", status, now, "no reply")
@@ -230,6 +237,7 @@ class AlertManager:
             store.audit(db, aid, ev.ts, "opened", None, level=ev.level, reasons=ev.reasons, drill=ev.drill)
             alert = store.get(db, aid)
             self._announce(db, alert, "opened", self.router.level(site, ev.level), ev.ts)
+            self._publish(db, alert, site, "opened")
         elif new == 0:
             self._close(db, alert, "closed", None, "", ev.ts)
             return alert.id
@@ -250,6 +258,7 @@ class AlertManager:
                                 *[self.router.tier(site, i) for i in range(alert.tier)])
             alert = store.get(db, alert.id)
             self._announce(db, alert, "raised" if raised else "lowered", route, ev.ts)
+            self._publish(db, alert, site, "raised" if raised else "lowered")
         else:
             store.update(db, alert.id, reasons=ev.reasons, forecast_failure_ts=ev.forecast_failure_ts,
                          updated_at=ev.ts)
@@ -290,6 +299,7 @@ class AlertManager:
         route = self._merge(self.router.level(site, alert.max_level or alert.level),
                             *[self.router.tier(site, i) for i in range(alert.tier)])
         self._announce(db, alert, event, route, ts, note=note)
+        self._publish(db, store.get(db, alert.id), site, event, note)
         others = store.open_hazard(db, site.id, not alert.drill)
         if alert.accelerated and self.keep_accelerated(site.id):  # a weather warning still holds them
             store.audit(db, alert.id, ts, "sampling_kept", None, reason="weather warning in force")
@@ -369,6 +379,10 @@ class AlertManager:
                                         f"{row['role']} {row['recipient']}: delivered again", False))
 
     # --- composing messages -------------------------------------------------------------------
+
+    def _publish(self, db: sqlite3.Connection, alert: Alert, site: Site, event: str, note: str = "") -> None:
+        if self.cap is not None:
+            self.cap.record(db, alert, site, event, self.clock(), note)
 
     @staticmethod
     def _merge(*routes: Route) -> Route:

@@ -17,7 +17,7 @@ from .settings import RetrySettings
 
 # what must leave before the next row to the same target may (a command awaiting its reply
 # does not hold back the next one: an alarm that never answers must not silence the broadcast)
-_AHEAD = {"apprise": ("pending", "sending"), "mqtt": ("pending", "sending")}
+_AHEAD = {"apprise": ("pending", "sending"), "mqtt": ("pending", "sending"), "http": ("pending", "sending")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,22 @@ class OutCommand:
     drill: bool
 
 
+@dataclass(frozen=True, slots=True)
+class OutPost:
+    """A document POSTed to a system's endpoint (a CAP message to a warning platform)."""
+
+    key: str
+    alert_id: int
+    site: str
+    recipient: str  # the endpoint as shown: no credentials
+    target: str  # the URL, `${ENV}` unresolved
+    title: str
+    payload: bytes
+    content_type: str
+    drill: bool
+    priority: int
+
+
 def msgid_for(key: str) -> str:
     """A numeric msgid stable for one outbox key (firmware echoes it in the reply)."""
     return str(int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) % 10**9)
@@ -78,6 +94,16 @@ def enqueue_command(db: sqlite3.Connection, c: OutCommand, now: float) -> bool:
         "VALUES (?,?,'mqtt',?,?,?,?,?,?,?,?,?,?,'pending',?,?,0,?,?)",
         (c.key, c.alert_id, c.purpose, c.priority, c.site, c.device, c.topic, target_key(c.topic), c.payload,
          c.command, c.msgid, int(c.drill), c.max_attempts, c.reply_timeout_s, now, now))
+    return cur.rowcount == 1
+
+
+def enqueue_post(db: sqlite3.Connection, p: OutPost, now: float) -> bool:
+    cur = db.execute(
+        "INSERT OR IGNORE INTO outbox (key, alert_id, channel, purpose, priority, site, role, recipient, target, "
+        "target_key, title, payload, content_type, drill, status, next_at, created, updated) "
+        "VALUES (?,?,'http','cap',?,?,'system',?,?,?,?,?,?,?,'pending',0,?,?)",
+        (p.key, p.alert_id, p.priority, p.site, p.recipient, p.target, target_key(p.target), p.title, p.payload,
+         p.content_type, int(p.drill), now, now))
     return cur.rowcount == 1
 
 
@@ -219,7 +245,7 @@ def unpublishable(db: sqlite3.Connection) -> list[sqlite3.Row]:
 # --- contacts that keep failing ---------------------------------------------------------------
 
 def failing_unreported(db: sqlite3.Connection, threshold: int) -> list[sqlite3.Row]:
-    return db.execute("SELECT * FROM outbox WHERE channel = 'apprise' AND status IN ('pending', 'sending') "
+    return db.execute("SELECT * FROM outbox WHERE channel IN ('apprise', 'http') AND status IN ('pending', 'sending') "
                       "AND attempts >= ? AND failing_reported = 0", (threshold,)).fetchall()
 
 

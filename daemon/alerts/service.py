@@ -16,9 +16,11 @@ from ..shard import Shard
 from .delivery import AppriseNotifier
 from .events import DeviceFault, SiteLevelChange
 from .manager import AlertManager
+from .messages import Renderer
 from .mqtt_ack import AckListener
 from .sender import CommandSender
 from .worker import OutboxWorker
+from ..cap.publisher import CapPublisher
 
 log = logging.getLogger("geowarn.alerts")
 
@@ -35,10 +37,12 @@ class AlertService:
         self.worker = (OutboxWorker(path, notifier=AppriseNotifier(s.notify.apprise_config), sender=self.sender,
                                     retry=s.notify.retry, synchronous=s.journal.synchronous, clock=clock)
                        if deliver else None)
+        renderer = Renderer(s.notify.templates_dir, s.notify.timezone)
+        self.cap = CapPublisher(s.cap, renderer, path, s.journal.synchronous) if s.cap.enabled else None
         self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
-                                    wake=self.worker.wake if self.worker else None,
+                                    renderer=renderer, wake=self.worker.wake if self.worker else None,
                                     express=self.worker,
-                                    synchronous=s.journal.synchronous, clock=clock)
+                                    synchronous=s.journal.synchronous, clock=clock, cap=self.cap)
         topic = s.notify.mqtt_ack_topic
         sharded = not Shard.of(s.shard).whole
         self.acks = AckListener(self.manager, topic, broker_url, s.intake, sharded=sharded) if topic else None
@@ -64,6 +68,8 @@ class AlertService:
         for part in reversed(self._parts()):
             part.stop()
         self.manager.close()
+        if self.cap is not None:
+            self.cap.close()
 
     def handle(self, event: SiteLevelChange | DeviceFault) -> int | None:
         return self.manager.handle(event)

@@ -1,5 +1,5 @@
-"""The outbox worker: delivers due rows, messages through apprise and commands over MQTT, in two
-lanes so a slow SMS gateway never delays a siren. One worker per state directory (a lock file
+"""The outbox worker: delivers due rows, messages through apprise, commands over MQTT and
+documents (CAP) by HTTP POST, in separate lanes so a slow SMS gateway never delays a siren. One worker per state directory (a lock file
 says so); after a crash, attempts it had begun are retried, confirmed ones never."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import outbox
 from .db import Database
-from .delivery import AppriseNotifier, Delivery
+from .delivery import AppriseNotifier, Delivery, HttpPoster
 from .sender import CommandSender
 from .settings import RetrySettings
 from .wakeup import WakeListener, socket_path
@@ -30,9 +30,11 @@ class WorkerBusy(RuntimeError):
 class OutboxWorker:
     def __init__(self, db_path: str | Path, *, notifier: AppriseNotifier, sender: CommandSender | None = None,
                  retry: RetrySettings | None = None, clock: Callable[[], float] = time.time,
-                 poll_s: float = 0.5, threads: int = 8, synchronous: str = "full"):
+                 poll_s: float = 0.5, threads: int = 8, synchronous: str = "full",
+                 poster: HttpPoster | None = None):
         self.db_path = Path(db_path)
         self.notifier = notifier
+        self.poster = poster or HttpPoster()
         self.sender = sender
         self.retry = retry or RetrySettings()
         self.clock = clock
@@ -40,7 +42,7 @@ class OutboxWorker:
         self.threads = threads
         self.synchronous = synchronous
         self._stop = threading.Event()
-        self._wake = {"apprise": threading.Event(), "mqtt": threading.Event()}
+        self._wake = {"apprise": threading.Event(), "mqtt": threading.Event(), "http": threading.Event()}
         self._lanes: list[threading.Thread] = []
         self._lock_fd: int | None = None
         self._listener: WakeListener | None = None
@@ -68,7 +70,7 @@ class OutboxWorker:
             log.warning("%d deliveries were cut short by a stop; sending them again", n)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="geowarn-notify")
         self._listener = WakeListener(socket_path(self.db_path.parent), self.wake).start()
-        lanes = ["apprise"] + (["mqtt"] if self.sender is not None else [])
+        lanes = ["apprise", "http"] + (["mqtt"] if self.sender is not None else [])
         for lane in lanes:
             t = threading.Thread(target=self._run, args=(lane,), name=f"geowarn-outbox-{lane}", daemon=True)
             t.start()
@@ -150,7 +152,7 @@ class OutboxWorker:
         while not self._stop.is_set():
             wake.clear()  # before looking, so a wake during the look is not lost
             try:
-                did = self._mqtt_round() if lane == "mqtt" else self._apprise_round()
+                did = {"mqtt": self._mqtt_round, "apprise": self._apprise_round, "http": self._http_round}[lane]()
             except Exception:
                 log.exception("outbox %s lane failed; retrying", lane)
                 did = 0
@@ -176,7 +178,7 @@ class OutboxWorker:
             rows = outbox.claim(db, lane, now, limit)
             started = []
             for row in rows:
-                shown = row["target"] if lane == "mqtt" else ""
+                shown = {"mqtt": row["target"], "http": row["recipient"]}.get(lane, "")
                 started.append((row, *outbox.begin_attempt(db, row, now, shown)))
         return started
 
@@ -203,6 +205,15 @@ class OutboxWorker:
             self._finish(row, attempt, attempt_id, ok, detail)
             if not ok:
                 log.warning("command %s to %s not published: %s", row["command"], row["device"], detail)
+        return len(started)
+
+    def _http_round(self) -> int:
+        started = self._claim("http", 20)
+        for row, attempt, attempt_id in started:
+            result = self.poster.send(row["target"], bytes(row["payload"] or b""), row["content_type"] or "application/xml")
+            self._finish(row, attempt, attempt_id, result.ok, result.detail)
+            if not result.ok:
+                log.warning("%s to %s failed (attempt %d): %s", row["title"], row["recipient"], attempt, result.detail)
         return len(started)
 
     def _apprise_round(self) -> int:

@@ -38,6 +38,9 @@ class HttpServer:
         from .video import add_video_routes
 
         add_video_routes(app, self.service.video)
+        from .cap import add_cap_routes
+
+        add_cap_routes(app, self.service.alerts.cap)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         from .console import add_console
