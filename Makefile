@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ROOT   := $(shell id -u 2>/dev/null)
 
-.PHONY: demo test venv test-deps system-deps bench bench-ingest bench-core bench-export bench-alert bench-warm soak clean
+.PHONY: demo test venv dist test-deps system-deps bench bench-ingest bench-core bench-export bench-alert bench-warm soak clean
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -14,7 +14,13 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 venv: $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[demo]'
+
+# The wheel and sdist an operator installs (README "Running as a service"). The wheel is built
+# from the sdist; old build leftovers go first, setuptools would add what an old egg-info listed.
+dist: $(PY)
+	$(PY) -m pip install -q -e '.[dist]'
+	rm -rf dist build *.egg-info && $(PY) -m build --outdir dist .
 
 # What the tests use for real: Mosquitto, VictoriaMetrics (InfluxDB write API), systemd-analyze,
 # and for the console's browser tests Debian's chromium with its chromedriver and CJK fonts.
@@ -67,4 +73,4 @@ soak: test-deps
 	$(PY) bench/soak.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info state
+	rm -rf $(VENV) build dist *.egg-info state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import signal
 import sys
@@ -170,6 +171,21 @@ def cmd_export(args) -> int:
     return 0
 
 
+# Commands whose code lives in geowarn.simulators: named here, imported only when one of them
+# is run, so the service (`geowarn run`) never loads the simulators. Each module has
+# `add_arguments(parser, with_config)`.
+SIMULATOR_COMMANDS = {
+    "simulate": ("geowarn.simulators.cli",
+                 "simulate the network (or a scenario), or replay a CSV, through a broker"),
+    "drill": ("geowarn.simulators.drill_cli", "run a scenario end to end: simulator, service, notifications"),
+}
+
+
+def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sp.add_argument("--config", help="configuration file (default: the built-in Xiangtan example)")
+    return sp
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="geowarn", description="Geohazard monitoring and early warning.")
     p.add_argument("--version", action="version", version=f"geowarn {version('geowarn')}")
@@ -177,10 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="json: one object per line on stdout, for journald")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def with_config(sp):
-        sp.add_argument("--config", help="configuration file (default: the built-in Xiangtan example)")
-        return sp
 
     sp = with_config(sub.add_parser("check", help="validate a configuration and summarise it"))
     sp.add_argument("--json", action="store_true")
@@ -219,18 +231,28 @@ def build_parser() -> argparse.ArgumentParser:
     from .weather.cli import add_cli as add_weather
 
     add_weather(sub)
-
-    from geowarn.simulators.cli import add_parser as add_simulate  # the simulator owns its options
-
-    add_simulate(sub, with_config)
-    from geowarn.simulators.drill_cli import add_parser as add_drill
-
-    add_drill(sub, with_config)
+    for name, (module, help_text) in SIMULATOR_COMMANDS.items():
+        # its options are unknown here: parse_args hands the rest of the line to its module
+        sub.add_parser(name, help=help_text, add_help=False).set_defaults(simulator_module=module)
     return p
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    module = getattr(args, "simulator_module", None)
+    if module is None:
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return args
+    sp = argparse.ArgumentParser(prog=f"{parser.prog} {args.command}",
+                                 description=SIMULATOR_COMMANDS[args.command][1])
+    importlib.import_module(module).add_arguments(sp, with_config)
+    return sp.parse_args(rest, namespace=args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
         return args.func(args)

@@ -29,13 +29,13 @@ def speed_arg(text: str) -> float:
     return v
 
 
-def add_parser(sub, with_config) -> None:
-    sp = with_config(sub.add_parser(
-        "simulate", help="simulate the network (or a scenario), or replay a CSV, through a broker",
-        description="Fast runs live in the past: a run of D hours at speed S starts D·(1−1/S) h ago "
-                    "and ends now, so no reading is stamped in the future. Without --duration (and "
-                    "without a scenario) the network runs until stopped: at speed > 1 it starts 24 h "
-                    "back, catches up, then runs in real time."))
+def add_arguments(sp: argparse.ArgumentParser, with_config) -> None:
+    """`geowarn simulate`'s options (daemon/cli.py names the command and imports this on use)."""
+    with_config(sp)
+    sp.description = ("Fast runs live in the past: a run of D hours at speed S starts D·(1−1/S) h ago "
+                      "and ends now, so no reading is stamped in the future. Without --duration (and "
+                      "without a scenario) the network runs until stopped: at speed > 1 it starts 24 h "
+                      "back, catches up, then runs in real time.")
     sp.add_argument("--broker", help="mqtt://HOST:PORT (required unless --list)")
     sp.add_argument("--scenario", help="a shipped scenario name or a YAML file")
     sp.add_argument("--speed", type=speed_arg, help="simulated seconds per second, or `max` "

@@ -27,8 +27,9 @@ def cmd_drill(args) -> int:
     return 0 if report["passed"] else 1
 
 
-def add_parser(sub: argparse._SubParsersAction, with_config) -> None:
-    sp = with_config(sub.add_parser("drill", help="run a scenario end to end: simulator, service, notifications"))
+def add_arguments(sp: argparse.ArgumentParser, with_config) -> None:
+    """`geowarn drill`'s options (daemon/cli.py names the command and imports this on use)."""
+    with_config(sp)
     sp.add_argument("name", help="a shipped scenario (geowarn simulate --list) or a scenario file")
     sp.add_argument("--broker", help="mqtt://HOST:PORT (default: a local broker started for the drill)")
     sp.add_argument("--report", help="write the JSON report here")

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import threading
 
+from geowarn.daemon.config import ConfigError
+
 from .local_broker import free_port, wait_port
 
 
@@ -25,7 +27,11 @@ class EmbeddedBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> "EmbeddedBroker":
-        from amqtt.broker import Broker
+        try:
+            from amqtt.broker import Broker
+        except ImportError:  # an optional extra: the service itself never needs it
+            raise ConfigError("--broker", "", "no Mosquitto here and no in-process broker: give --broker "
+                              "mqtt://HOST:PORT, install mosquitto, or pip install 'geowarn[demo]'") from None
 
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.CRITICAL)

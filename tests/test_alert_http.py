@@ -76,6 +76,18 @@ def test_without_a_configured_token_nothing_is_writable(h):
     assert status == 503 and "GEOWARN_HTTP_TOKEN" in body["error"]
 
 
+def test_the_token_may_come_from_a_systemd_credential(h, tmp_path):
+    """geowarn.service hands the token over as `LoadCredential=http-token:…`."""
+    aid = h.manager.handle(SiteLevelChange("S1", T0, "blue", "normal", []))
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "http-token").write_text(TOKEN + "\n", encoding="utf-8")
+    app = lambda: make_app(h.manager, HttpSettings(), environ={"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")})  # noqa: E731
+    assert call(app, "POST", f"/api/v1/alerts/{aid}/ack", headers={"Authorization": "Bearer wrong"})[0] == 403
+    status, body = call(app, "POST", f"/api/v1/alerts/{aid}/ack", json={"by": "值班员"},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and body["acked_by"] == "值班员"
+
+
 def test_a_silence_over_http_mutes_device_faults_of_that_site_only(h):
     app = lambda: make_app(h.manager, HttpSettings(), environ={"GEOWARN_HTTP_TOKEN": TOKEN})  # noqa: E731
     auth = {"Authorization": f"Bearer {TOKEN}"}

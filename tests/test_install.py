@@ -43,7 +43,8 @@ class Installed:
         self.venv, self.cwd = venv, cwd
         self.bin = venv / "bin"
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        self.env.update(PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", GEOWARN_HTTP_TOKEN=TOKEN)
+        self.env.pop("GEOWARN_HTTP_TOKEN", None)
+        self.env["PATH"] = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([str(self.bin / "geowarn"), *args], cwd=self.cwd, env=self.env,
@@ -107,6 +108,17 @@ def test_the_wheel_and_the_sdist_hold_every_file_of_the_package_folders(dists, i
     assert sorted(source - on_disk) == []
 
 
+def test_the_wheel_brings_only_the_dependencies_the_service_uses(installed):
+    absent = installed.python("import importlib.util as u; "
+                              "print([m for m in ('scipy', 'aiomqtt', 'amqtt', 'pytest') if u.find_spec(m)])")
+    assert absent == "[]"
+    # the demo's in-process broker is the `demo` extra: without it, one clear line, not a traceback
+    said = installed.python("from geowarn.daemon.config import ConfigError\n"
+                            "from geowarn.simulators.embedded_broker import EmbeddedBroker\n"
+                            "try:\n    EmbeddedBroker().start()\nexcept ConfigError as e:\n    print(e)")
+    assert "geowarn[demo]" in said
+
+
 def test_version_check_and_devices_from_the_installed_package(installed):
     r = installed.run("--version")
     assert (r.returncode, r.stdout.strip()) == (0, f"geowarn {VERSION}"), r.stderr
@@ -153,8 +165,12 @@ def test_the_installed_service_runs_and_serves_health_console_and_network(instal
     cfg = tmp_path / "geowarn.yaml"
     cfg.write_text(f"registry: {registry}\nintake: {{client_id: gw-installed}}\n"
                    f"http: {{host: 127.0.0.1, port: {port}}}\n", encoding="utf-8")
+    creds = tmp_path / "credentials"  # as geowarn.service hands it over: LoadCredential=http-token:…
+    creds.mkdir()
+    (creds / "http-token").write_text(TOKEN, encoding="utf-8")
     proc = subprocess.Popen([str(installed.bin / "geowarn"), "run", "--config", str(cfg), "--broker", mosquitto.url,
-                             "--state-dir", str(tmp_path / "state")], cwd=installed.cwd, env=installed.env,
+                             "--state-dir", str(tmp_path / "state")], cwd=installed.cwd,
+                            env={**installed.env, "CREDENTIALS_DIRECTORY": str(creds)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -121,3 +121,18 @@ def test_service_exports_what_it_journals_to_influxdb(tmp_path, mosquitto, regis
             proc.communicate(timeout=20)
     got = {r["metric"]["device"]: (r["metric"]["site"], r["metric"]["kind"], r["values"]) for r in rows}
     assert got == {d.id: (d.site, "crack", [1.0 + i]) for i, d in enumerate(cracks)}
+
+
+def test_the_service_never_loads_the_simulators(tmp_path, mosquitto):
+    """`geowarn simulate` and `geowarn drill` are named by daemon/cli.py and imported only when run."""
+    cfg = _config(tmp_path, default_config_path().read_text(encoding="utf-8"), "gw-no-sim")
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "http: {port: 0}\n", encoding="utf-8")
+    argv = ["run", "--config", str(cfg), "--broker", mosquitto.url, "--state-dir", str(tmp_path / "state"),
+            "--duration", "1"]
+    code = ("import sys\nfrom geowarn.daemon.cli import main\n"
+            f"rc = main({argv!r})\n"
+            "print(rc, sorted(m for m in sys.modules if m.startswith('geowarn.simulators')))\n"
+            "main(['drill', '--help'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.splitlines()[0] == "0 []", r.stdout[-2000:] + r.stderr[-2000:]
+    assert "usage: geowarn drill" in r.stdout  # and the simulator's own options are there when asked for

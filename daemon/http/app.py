@@ -1,6 +1,7 @@
 """The HTTP API as an aiohttp Application factory the service mounts (other endpoints —
 /healthz, a console — join later). Writes need `Authorization: Bearer <token>` with the token
-from the environment; reads too unless `http.open_reads`.
+from the environment (`http.token_env`) or systemd's credential (`http.token_credential`); reads
+too unless `http.open_reads`.
 
 GET  /api/v1/alerts[?all=1]            alerts, newest first
 GET  /api/v1/alerts/{id}               one alert and its audit trail
@@ -25,6 +26,7 @@ from geowarn.drivers.timestamps import parse_ts
 
 from ..alerts.manager import AlertManager
 from ..alerts.store import AlertClosed, AlertNotFound
+from ..secrets import secret
 from .settings import HttpSettings
 
 MANAGER = web.AppKey("alert_manager", AlertManager)
@@ -44,9 +46,10 @@ def _denied(request: web.Request, write: bool) -> web.Response | None:
     settings = request.app[SETTINGS]
     if not write and settings.open_reads:
         return None
-    token = request.app[ENVIRON].get(settings.token_env)
+    token = secret(settings.token_env, settings.token_credential, request.app[ENVIRON])
     if not token:
-        return _error(503, f"no API token configured: set {settings.token_env}")
+        return _error(503, f"no API token configured: set {settings.token_env} "
+                           f"or the credential {settings.token_credential}")
     given = request.headers.get("Authorization", "")
     if not given.startswith("Bearer "):
         return _error(401, "missing `Authorization: Bearer <token>`")
