@@ -2,7 +2,10 @@
 can and deterministically (rows in time order, ties in file order; batches of one UTC day of data).
 
 CSV columns `ts,site,device,kind,channel,value`; ts RFC 3339 or epoch seconds. A bad row is
-quarantined with its reason and counted, never fatal. With `--auto-register` unknown sites and
+quarantined with its reason and counted, never fatal. Channels a sensor kind derives at
+decoding (GNSS `dh` from `dx` and `dy`) are derived here by the same kind code from the rows
+of one device at one instant, so a record given as its measured components is judged on what
+the service would judge. With `--auto-register` unknown sites and
 devices are created from the `kind` column (one site per `site` value), each device's
 reporting interval taken from its own data, so offline checks fit its cadence.
 """
@@ -28,7 +31,9 @@ from geowarn.drivers.timestamps import format_ts, parse_ts
 from .config import ConfigError, load_config
 from .core import Core, CoreResult
 from .registry import Registry
+from .levels.names import LEVEL_INDEX, LEVELS
 from .rules import load_rules, rules_for_config
+from .skill import read_events, skill, skill_summary
 
 COLUMNS = ("ts", "site", "device", "kind", "channel", "value")
 BATCH_S = 86400.0  # one UTC day of data per batch: rain is judged per reading, trends daily
@@ -51,15 +56,19 @@ class Row:
 @dataclass
 class ReplayOutcome:
     readings: int = 0
+    derived: int = 0  # readings derived from others (GNSS dh), counted in `readings`
     quarantined: Counter = field(default_factory=Counter)
     result: CoreResult = field(default_factory=CoreResult)
     final_levels: dict[str, str] = field(default_factory=dict)
     core: Core | None = None
+    record: dict[str, tuple[float, float]] = field(default_factory=dict)  # each site's first and last reading
+    skill: dict[str, Any] | None = None  # against dated events (--events), skill.py
 
     def report(self) -> dict[str, Any]:
         r = self.result
         return {
             "readings": self.readings,
+            "derived": self.derived,
             "quarantined": sum(self.quarantined.values()),
             "quarantined_by_reason": dict(sorted(self.quarantined.items())),
             "events": [{"ts": format_ts(e.ts), "site": e.site, "level": e.level, "previous": e.previous,
@@ -70,6 +79,7 @@ class ReplayOutcome:
             "faults": [{"ts": format_ts(f.ts), "site": f.site, "device": f.device, "fault": f.fault,
                         "channel": f.channel, "detail": f.detail, "active": f.active} for f in r.faults],
             "final_levels": self.final_levels,
+            **({"skill": self.skill} if self.skill is not None else {}),
         }
 
 
@@ -127,6 +137,30 @@ def _read_records(path: Path, reader, rows: list[Row], quarantined: Counter) -> 
         rows.append(Row(n, ts, site, device, kind, channel, value))
 
 
+def derive_channels(rows: list[Row]) -> tuple[list[Row], int]:
+    """The rows plus the channels their sensor kinds derive (drivers/kinds: `derive`), from the
+    rows of one device at one instant; a derived channel given in the file as well is replaced,
+    as the service never takes one from the wire. Returns the rows and how many were derived."""
+    groups: dict[tuple[str, str, float], dict[str, Row]] = {}
+    for r in rows:
+        if KINDS[r.kind].derived:
+            groups.setdefault((r.device, r.kind, r.ts), {}).setdefault(r.channel, r)  # the first, as the core keeps
+    made: list[Row] = []
+    replaced: set[int] = set()
+    for (device, kind, ts), chans in groups.items():
+        measured = {ch: r for ch, r in chans.items() if ch not in KINDS[kind].derived}
+        got = KINDS[kind].derive({ch: r.value for ch, r in measured.items()})
+        if not got:
+            continue
+        n = max(r.n for r in measured.values())
+        site = min(measured.values(), key=lambda r: r.n).site
+        made += [Row(n, ts, site, device, kind, ch, v) for ch, v in got.items()]
+        replaced.update(id(chans[ch]) for ch in got if ch in chans)
+    if not made:
+        return rows, 0
+    return [r for r in rows if id(r) not in replaced] + made, len(made)
+
+
 def _auto_registry(base: Registry | None, rows: list[Row], quarantined: Counter) -> tuple[Registry, list[Row]]:
     """The base registry plus a device for every unknown device id in the data."""
     sites: dict[str, dict] = {s.id: s.model_dump() for s in base.sites} if base else {}
@@ -162,7 +196,7 @@ def _auto_registry(base: Registry | None, rows: list[Row], quarantined: Counter)
 def run_replay(path: str | Path, config: str | None = None, auto_register: bool = False) -> ReplayOutcome:
     path = Path(path)
     out = ReplayOutcome()
-    rows = read_rows(path, out.quarantined)
+    rows, out.derived = derive_channels(read_rows(path, out.quarantined))
     if config is not None:
         cfg = load_config(config)
         registry, rules = cfg.registry, rules_for_config(cfg)
@@ -187,6 +221,9 @@ def run_replay(path: str | Path, config: str | None = None, auto_register: bool 
     ts = np.array([r.ts for r in accepted], float)
     vals = np.array([r.value for r in accepted], float)
     out.readings = len(accepted)
+    for r in accepted:  # in time order
+        first = out.record.get(r.site, (r.ts, r.ts))[0]
+        out.record[r.site] = (first, r.ts)
     if len(accepted):
         hours = np.floor(ts / BATCH_S)
         cuts = np.flatnonzero(np.diff(hours)) + 1
@@ -201,7 +238,8 @@ def run_replay(path: str | Path, config: str | None = None, auto_register: bool 
 
 
 def summary(o: ReplayOutcome) -> str:
-    lines = [f"readings: {o.readings}, quarantined: {sum(o.quarantined.values())}"
+    lines = [f"readings: {o.readings}" + (f" ({o.derived} derived)" if o.derived else "")
+             + f", quarantined: {sum(o.quarantined.values())}"
              + (" (" + ", ".join(f"{k} {n}" for k, n in sorted(o.quarantined.items())) + ")" if o.quarantined else "")]
     r = o.result
     lines.append(f"level changes: {len(r.level_changes)}")
@@ -211,9 +249,8 @@ def summary(o: ReplayOutcome) -> str:
     if len(r.level_changes) > 50:
         lines.append(f"  ... and {len(r.level_changes) - 50} more (use --report)")
     peak: dict[str, str] = {}
-    order = {"normal": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
     for e in r.level_changes:
-        if order[e.level] > order.get(peak.get(e.site, "normal"), 0):
+        if LEVEL_INDEX[e.level] > LEVEL_INDEX[peak.get(e.site, "normal")]:
             peak[e.site] = e.level
     lines.append("highest level per site: " + (", ".join(f"{s} {lv}" for s, lv in sorted(peak.items())) or "none above normal"))
     lines.append(f"forecasts: {len(r.forecasts)}")
@@ -223,11 +260,16 @@ def summary(o: ReplayOutcome) -> str:
                      f"r² {f.fit_r2:.2f}")
     faults = Counter(f.fault.split(":")[0] for f in r.faults if f.active)
     lines.append("faults: " + (", ".join(f"{k} {n}" for k, n in sorted(faults.items())) or "none"))
+    if o.skill is not None:
+        lines += skill_summary(o.skill)
     return "\n".join(lines)
 
 
 def cmd_replay(args) -> int:
+    events = read_events(args.events) if args.events else None
     o = run_replay(args.file, args.config, args.auto_register)
+    if events is not None:
+        o.skill = skill(o.result.level_changes, events, o.record, args.hit_level)
     if args.report:
         try:
             with open(args.report, "w", encoding="utf-8") as f:
@@ -246,4 +288,8 @@ def add_replay_parser(sub, with_config) -> None:
     sp.add_argument("--auto-register", action="store_true",
                     help="create unknown sites and devices from the data, with the default rules")
     sp.add_argument("--report", help="write the JSON report here")
+    sp.add_argument("--events", help="CSV date[,site] of dated landslides or failures: adds the skill report "
+                                     "(highest level and lead times before each, hits, alert days, false alert days)")
+    sp.add_argument("--hit-level", default="yellow", choices=LEVELS[1:],
+                    help="the level an event must be preceded by to count as hit (default yellow)")
     sp.set_defaults(func=cmd_replay)

@@ -93,6 +93,10 @@ class Decoded:
         self.rejections.append(Rejection(reason, detail, device))
 
 
+def _nothing_derived(values: dict[str, float]) -> dict[str, float]:
+    return {}
+
+
 @dataclass(frozen=True)
 class SensorKind:
     """A kind of sensor: its national codes, normalised channels with units, and the values
@@ -108,6 +112,25 @@ class SensorKind:
     from_native: Callable[[dict[str, Any]], dict[str, float]]
     # {channel: value} -> the national object (simulators speak it)
     to_national: Callable[[dict[str, float]], Any]
+    # channels computed from the measured ones (gnss dh from dx and dy): {} where their inputs
+    # are not all there. The one function serves the wire formats and `geowarn replay` (rows
+    # given as measured components), so a back-test judges what the service judges
+    derive: Callable[[dict[str, float]], dict[str, float]] = _nothing_derived
+    derived: tuple[str, ...] = ()  # the channels `derive` makes
+
+    def decode_national(self, raw: Any) -> dict[str, float]:
+        """A national value -> every channel, derived ones included."""
+        return self.with_derived(self.from_national(raw))
+
+    def decode_native(self, values: dict[str, Any]) -> dict[str, float]:
+        """A native "values" object -> every channel, derived ones included."""
+        return self.with_derived(self.from_native(values))
+
+    def with_derived(self, values: dict[str, float]) -> dict[str, float]:
+        """The measured channels plus the derived ones (a derived channel given as well is
+        replaced: the service never takes it from the wire)."""
+        values.update(self.derive(values))
+        return values
 
 
 class DeviceInfo(Protocol):

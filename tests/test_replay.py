@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import datasets
+from geowarn.drivers.timestamps import format_ts
 
 
 def geowarn(*args, cwd=None):
@@ -95,3 +96,93 @@ def test_rows_must_match_the_registry(tmp_path):
     empty.write_text("ts,site,device,kind,channel,value\n")
     p = geowarn("replay", str(empty))
     assert p.returncode == 0 and "readings: 0, quarantined: 0" in p.stdout
+
+
+def test_replay_judges_what_the_service_judges(tmp_path, mosquitto):
+    """The same readings through Mosquitto into the service and through `geowarn replay`: the
+    same level changes. The GNSS station sends its measured components only (the service's
+    decoder derives `dh`); the replayed CSV holds the same components, so replay must derive
+    `dh` by the same kind code or it would not see the horizontal movement at all."""
+    import math
+    import time
+
+    import numpy as np
+
+    from geowarn.daemon.config import load_config
+    from geowarn.daemon.service import Service
+    from geowarn.drivers.formats import format_classes
+    from geowarn.simulators.publisher import Publisher
+
+    from alert_fixtures import network, write_config
+    from helpers import wait_subscribed, wait_until
+
+    net = network()
+    net["sites"][1]["devices"].append({"id": "S2-RAIN", "kind": "rain", "protocol": "native", "interval_s": 86400})
+    cfg_path = write_config(tmp_path / "geowarn.yaml", 9, mosquitto.url, sites=net["sites"], http={"port": 0})
+    cfg = load_config(cfg_path)
+    reg = cfg.registry
+    formats = {n: c(reg) for n, c in format_classes().items()}
+    gnss, rain = reg.device("S1-GNSS"), reg.device("S2-RAIN")
+    rng = np.random.default_rng(7)
+    day0 = math.floor(time.time() / 86400) * 86400 - 40 * 86400 + 8 * 3600
+    # a daily GNSS solution: quiet for 25 days, then moving east 12 mm/day (yellow by rate);
+    # a gauge reporting once a day, one wet day among them
+    days = []
+    dx = 0.0
+    for d in range(40):
+        dx += (12.0 if d >= 25 else 0.3) + rng.normal(0, 1.0)
+        days.append((day0 + d * 86400, {"dx": dx, "dy": rng.normal(0, 1.5), "dz": rng.normal(0, 2.0)},
+                     {"mm": 120.0 if d == 30 else float(rng.choice([0.0, 0.0, 3.5]))}))
+    svc = Service(cfg, tmp_path / "state", mosquitto.url, config_path=str(cfg_path))
+    heard = []
+    svc.listeners.append(heard.append)
+    svc.start()
+    try:
+        wait_subscribed(tmp_path / "state", reg, mosquitto.url, day0 - 86400, "S2-CRACK")
+
+        def judged(device, channel, t):
+            sid = svc.core.series.get(device.site, device.id, channel)
+            return sid is not None and svc.core.win.last_ts[sid] >= t
+
+        with Publisher(mosquitto.url, "equivalence") as pub:
+            for t, g, r in days:  # a day at a time, each judged before the next (replay batches by day)
+                pub.publish(*formats[gnss.protocol].encode_readings(gnss, t, g))
+                pub.publish(*formats[rain.protocol].encode_readings(rain, t + 60, r))
+                assert pub.flush()
+                assert wait_until(lambda: judged(gnss, "dz", t) and judged(rain, "mm", t + 60), 20)
+    finally:
+        svc.stop()
+    service_changes = [(format_ts(e.ts), e.site, e.previous, e.level) for e in heard if hasattr(e, "level")]
+    assert any(s == "S1" and lv != "normal" for _, s, _, lv in service_changes), service_changes
+
+    exported = geowarn("export", "--state-dir", str(tmp_path / "state"))
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    assert any(",gnss,dh," in ln for ln in lines)  # the journal holds what the decoder derived
+    src = tmp_path / "components.csv"
+    src.write_text("\n".join(ln for ln in lines if ",gnss,dh," not in ln) + "\n")  # as survey data come
+    out = tmp_path / "report.json"
+    p = geowarn("replay", str(src), "--config", str(cfg_path), "--report", str(out))
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(out.read_text())
+    assert rep["derived"] == len(days)
+    replay_changes = [(e["ts"], e["site"], e["previous"], e["level"]) for e in rep["events"]]
+    assert replay_changes == service_changes
+
+
+def test_derived_channels_come_from_the_kind_code(tmp_path):
+    """dh from the same instant's dx and dy (a given dh there is replaced, as the service never
+    takes it from the wire); a dh alone, as `geowarn export` of old records has it, stays."""
+    from geowarn.daemon.replay import run_replay
+
+    src = tmp_path / "c.csv"
+    src.write_text("ts,site,device,kind,channel,value\n"
+                   "2026-06-01T00:00:00Z,S1,g1,gnss,dx,3\n"
+                   "2026-06-01T00:00:00Z,S1,g1,gnss,dy,4\n"
+                   "2026-06-01T00:00:00Z,S1,g1,gnss,dh,99\n"
+                   "2026-06-01T01:00:00Z,S1,g1,gnss,dx,6\n"
+                   "2026-06-01T02:00:00Z,S1,g1,gnss,dh,7.5\n")
+    o = run_replay(src, auto_register=True)
+    assert o.readings == 5 and o.derived == 1  # dx dy dh, dx, dh
+    sid = o.core.series.get("S1", "g1", "dh")
+    assert list(o.core.win.raw_v[sid, :2]) == [5.0, 7.5]

@@ -100,7 +100,7 @@ class Format:
                         raise Invalid(Reason.BAD_SCHEMA, f"{sensor} must be an object")
                     out.statuses.append(DeviceStatus(device_id, ts, normalise_status(raw)))
                     continue
-                for channel, value in kind.from_national(raw).items():
+                for channel, value in kind.decode_national(raw).items():
                     out.readings.append(Reading(device_id, kind.name, channel, ts, value))
             except Invalid as e:
                 out.reject(e.reason, f"{device_id}.{sensor}@{str(raw_ts)[:32]}: {e.detail}", device_id)

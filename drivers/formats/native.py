@@ -76,7 +76,7 @@ class Format:
         kind = KINDS.get(dev.kind)
         if kind is None:
             raise Invalid(Reason.UNKNOWN_SENSOR, f"a {dev.kind} device sends no readings")
-        for channel, value in kind.from_native(values).items():
+        for channel, value in kind.decode_native(values).items():
             out.readings.append(Reading(device_id, kind.name, channel, ts, value, seq, site))
 
     def command_topic(self, device_id: str, site_id: str) -> str:

@@ -8,17 +8,17 @@ from ._values import fields, number, required
 _NATIONAL = {"gpsTotalX": "dx", "gpsTotalY": "dy", "gpsTotalZ": "dz"}
 
 
-def _with_dh(v: dict[str, float]) -> dict[str, float]:
-    v["dh"] = math.hypot(v["dx"], v["dy"])
-    return v
+def derive(v: dict[str, float]) -> dict[str, float]:
+    """The horizontal displacement, where both horizontal components are there."""
+    return {"dh": math.hypot(v["dx"], v["dy"])} if "dx" in v and "dy" in v else {}
 
 
 def from_national(raw):
-    return _with_dh(required(fields(raw, tuple(_NATIONAL), "L1_GP"), _NATIONAL, "L1_GP"))
+    return required(fields(raw, tuple(_NATIONAL), "L1_GP"), _NATIONAL, "L1_GP")
 
 
 def from_native(values):
-    return _with_dh({ch: number(values.get(ch), ch) for ch in ("dx", "dy", "dz")})
+    return {ch: number(values.get(ch), ch) for ch in ("dx", "dy", "dz")}
 
 
 _M = 100_000.0  # 100 m: no GNSS monitoring point moves further and stays instrumented
@@ -30,4 +30,6 @@ KIND = SensorKind(
     from_national=from_national,
     from_native=from_native,
     to_national=lambda v: {src: v[ch] for src, ch in _NATIONAL.items()},
+    derive=derive,
+    derived=("dh",),
 )
