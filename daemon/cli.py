@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .influx_export import add_cli as add_export_influx  # its code lives with the exporter
     add_export_influx(sub)
     add_replay_parser(sub, with_config)
+    from .calibrate import add_cli as add_calibrate
+
+    add_calibrate(sub, with_config)
     from .shard_import import add_cli as add_shard_import
 
     add_shard_import(sub, with_config)
