@@ -168,11 +168,11 @@ def main() -> None:
             manager.handle(SiteLevelChange(site.id, time.time(), "red", "normal", ["bench: 切线角 86°"]))
             queued_ms.append(1000 * (time.perf_counter() - t0))
             alarm = alarm_of[site.id]
-            heard = _next(heard_q, lambda h: h[0] == alarm and h[1] == "alarm" and h[2] > t0)
+            heard = _next(heard_q, lambda h: h[0] == alarm and h[1] == "alarm" and h[2] > t0)  # noqa: B023  -- waited for here
             if heard is None:
                 raise SystemExit(f"trial {i}: no siren command for {site.id}")
             siren_ms.append(1000 * (heard[2] - t0))
-            got = _next(received_q, lambda r: r[0].startswith(f"/{site.id}/") and r[1] > t0)
+            got = _next(received_q, lambda r: r[0].startswith(f"/{site.id}/") and r[1] > t0)  # noqa: B023  -- waited for here
             if got is None:
                 raise SystemExit(f"trial {i}: no notification for {site.id}")
             message_ms.append(1000 * (got[1] - t0))

@@ -23,13 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loop_core import LoopCore  # noqa: E402
+from loop_core import LoopCore
 
-from geowarn.daemon.config import load_config  # noqa: E402
-from geowarn.daemon.core import Core  # noqa: E402
-from geowarn.daemon.core.buffers import Windows  # noqa: E402
-from geowarn.daemon.rules import load_rules  # noqa: E402
-from geowarn.simulators.network_readings import network_readings, synthetic_registry  # noqa: E402
+from geowarn.daemon.config import load_config
+from geowarn.daemon.core import Core
+from geowarn.daemon.core.buffers import Windows
+from geowarn.daemon.rules import load_rules
+from geowarn.simulators.network_readings import network_readings, synthetic_registry
 
 
 def run_core(registry, nr, batch_s: float, repeats: int = 5) -> dict:

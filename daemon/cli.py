@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from importlib.metadata import version
-from pathlib import Path
 
 from geowarn.drivers.timestamps import format_ts, parse_ts
 from geowarn.drivers.base import Invalid

@@ -178,7 +178,7 @@ def _read_yaml(path: Path) -> tuple[Any, _Doc]:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(str(path), "", f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
-    except Exception as e:  # PyYAML's constructors raise plain errors too: 2020-13-45, `!!timestamp x`
+    except Exception as e:  # noqa: BLE001  -- PyYAML's constructors raise plain errors too: 2020-13-45, `!!timestamp x`
         raise ConfigError(str(path), "", f"invalid YAML: {type(e).__name__}: {e}") from None
 
 

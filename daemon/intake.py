@@ -28,7 +28,7 @@ from .broker import client_for
 from .config import IntakeSettings
 from .journal import Entry, Journal, Quarantined, Written
 from .registry import Registry
-from .shard import Shard
+from .shard import WHOLE_NETWORK, Shard
 
 log = logging.getLogger("geowarn.intake")
 
@@ -107,7 +107,7 @@ class Intake:
         sink: Callable[[Committed], None] | None = None,
         broker_url: str | None = None,
         clock: Callable[[], float] = time.time,
-        shard: Shard = Shard(),
+        shard: Shard = WHOLE_NETWORK,
     ):
         self.registry = registry  # the whole network's: a sharded intake must know whose a message is
         self.shard = shard
@@ -266,7 +266,7 @@ class Intake:
             try:
                 entry, not_mine = self._build_entry([m])
                 written = self._commit(entry, not_mine)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001  -- a decoder's bug quarantines its message, never stops the intake
                 detail = f"{type(e).__name__}: {e}"[:300]
                 topic = m.topic.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
                 entry = Entry(quarantined=[Quarantined(topic, m.payload, Rejection(Reason.DECODER_ERROR, detail))])

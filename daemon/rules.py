@@ -277,7 +277,7 @@ class Rules:
         for site, kinds in self.kind_overrides.items():
             for kind in kinds:
                 self.for_device(kind, site, "")
-        for device, ovs in self.device_overrides.items():
+        for ovs in self.device_overrides.values():
             for ov in ovs:  # a device override for an unknown device is still checked against its doc
                 _checked(KindRule, ov.doc, ov)
 

@@ -107,3 +107,6 @@ class Shard:
     def describe(self, registry: Registry) -> dict:
         return {"index": self.index, "count": self.count, "sites": len(self.sites(registry)),
                 "network_sites": len(registry.sites)}
+
+
+WHOLE_NETWORK = Shard()  # one instance, every site: the default where no shard is configured

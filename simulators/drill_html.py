@@ -26,26 +26,32 @@ def _plot(name: str, t: list[float], v: list[float], w: int = 720, h: int = 160)
             f'<text x="{w - 60}" y="{h - 4}" font-size="11">{days:.1f} d</text></svg></figure>')
 
 
+def _timeline_text(t: dict) -> str:
+    e = html.escape
+    what = t["what"]
+    if what == "level":
+        colour = LEVEL_COLOURS.get(t.get("level", ""), "transparent")
+        return (f'{t["site"]}: {t["previous"]} → <b style="color:{colour}">{t["level"]}</b> — '
+                + "；".join(e(r) for r in t["reasons"][:3]))
+    if what == "fault":
+        return f'{t["site"]} {t["device"]}: {e(t["fault"])} — {e(t["detail"])}'
+    if what == "notification":
+        return f'{t["site"]} → {e(t["role"])}: {e(t["title"])}'
+    if what == "ack":
+        return f'{t["site"]} alert {t["alert"]} acknowledged by {e(t["by"])}'
+    return f'{t.get("site") or ""} {t.get("device") or ""} {e(str(t.get("detail", ""))[:120])}'
+
+
 def render(report: dict[str, Any]) -> str:
     e = html.escape
     verdict = "通过 PASS" if report["passed"] else "未通过 FAIL"
     checks = "".join(f'<tr class="{"ok" if c["passed"] else "bad"}"><td>{"✔" if c["passed"] else "✘"}</td>'
                      f'<td>{e(c["name"])}</td><td>{e(c["detail"])}</td></tr>' for c in report["checks"])
-    rows = []
-    for t in report["timeline"]:
-        colour = LEVEL_COLOURS.get(t.get("level", ""), "transparent")
-        what = t["what"]
-        text = {
-            "level": lambda: f'{t["site"]}: {t["previous"]} → <b style="color:{colour}">{t["level"]}</b> — '
-                             + "；".join(e(r) for r in t["reasons"][:3]),
-            "fault": lambda: f'{t["site"]} {t["device"]}: {e(t["fault"])} — {e(t["detail"])}',
-            "notification": lambda: f'{t["site"]} → {e(t["role"])}: {e(t["title"])}',
-            "ack": lambda: f'{t["site"]} alert {t["alert"]} acknowledged by {e(t["by"])}',
-        }.get(what, lambda: f'{t.get("site") or ""} {t.get("device") or ""} {e(str(t.get("detail", ""))[:120])}')()
-        rows.append(f'<tr><td>{t["ts"] or ""}</td><td>{e(what)}</td><td>{text}</td></tr>')
+    rows = [f'<tr><td>{t["ts"] or ""}</td><td>{e(t["what"])}</td><td>{_timeline_text(t)}</td></tr>'
+            for t in report["timeline"]]
     plots = "".join(_plot(name, s["t"], s["v"]) for name, s in report.get("series", {}).items())
-    leads = "".join(f'<li>{e(site)}: failure {l["failure"]}, first warning {l["first_warning"]}, '
-                    f'lead time {l["lead_time_h"]} h</li>' for site, l in report["lead_times"].items())
+    leads = "".join(f'<li>{e(site)}: failure {lt["failure"]}, first warning {lt["first_warning"]}, '
+                    f'lead time {lt["lead_time_h"]} h</li>' for site, lt in report["lead_times"].items())
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>【演练】{e(report["title"])}</title>

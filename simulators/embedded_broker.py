@@ -59,7 +59,7 @@ class EmbeddedBroker:
         fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
         try:
             fut.result(10)
-        except Exception:  # shutting down: nothing left to save
+        except Exception:  # noqa: BLE001  -- shutting down: nothing left to save
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)

@@ -80,9 +80,9 @@ def test_a_siren_that_never_replies_raises_siren_failed_to_monitors_and_technici
     h = make(silent={"S1-ALARM"}, sirens={"reply_timeout_s": 0.3, "retries": 2})
     h.manager.handle(SiteLevelChange("S1", T0, "red", "normal", ["切线角 86°"]))
     for attempt in (1, 2, 3):
-        assert h.devices.wait_for(lambda _: len(heard(h, "S1-ALARM", "alarm")) == attempt), attempt
+        assert h.devices.wait_for(lambda _: len(heard(h, "S1-ALARM", "alarm")) == attempt), attempt  # noqa: B023  -- waited for here
         assert wait_until(lambda: h.rows("SELECT COUNT(*) FROM outbox WHERE purpose = 'siren' AND "
-                                         "status = 'published' AND attempts = ?", (attempt,))[0][0] == 2)
+                                         "status = 'published' AND attempts = ?", (attempt,))[0][0] == 2)  # noqa: B023  -- waited for here
         assert not [r for r in h.rx.received if "声光报警器" in r.title]
         h.manager.tick(time.time() + 3600 * attempt)  # the lifecycle's clock does not time a reply out
         assert h.rows("SELECT status FROM outbox WHERE purpose = 'siren' AND id = (SELECT MIN(id) FROM outbox "

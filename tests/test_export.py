@@ -4,7 +4,6 @@ included, so "exactly once" is checked for real."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess

@@ -177,7 +177,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(mosquitto, regist
             if rnd.random() < 0.3:  # anywhere: start-up, warm-up, connecting
                 time.sleep(rnd.uniform(0.0, 2.0))
             else:  # in the thick of it: once this run has committed something
-                wait_until(lambda: journal_count(state) > before or proc.poll() is not None, timeout=30)
+                wait_until(lambda: journal_count(state) > before or proc.poll() is not None, timeout=30)  # noqa: B023  -- waited for here
                 time.sleep(rnd.uniform(0.0, 0.6))
             proc.kill()
             proc.wait(10)
@@ -204,7 +204,7 @@ def test_broker_down_and_back_mid_stream_loses_nothing(mosquitto, registry, tmp_
     with Rig(mosquitto, registry, state) as rig:
         for _ in range(2):
             before = journal_count(state)
-            assert wait_until(lambda: journal_count(state) > before + 300, timeout=60)
+            assert wait_until(lambda: journal_count(state) > before + 300, timeout=60)  # noqa: B023  -- waited for here
             time.sleep(1.1)
             crash_from = rig.stream.sent - int(2 * RATE) - 100  # two autosave periods and paho's in-flight window
             mosquitto.stop(kill=how == "kill")
@@ -229,7 +229,7 @@ def test_network_cut_and_slowed_between_geowarn_and_broker_loses_nothing(mosquit
         with Rig(mosquitto, registry, state, via=f"mqtt://127.0.0.1:{proxy.port}") as rig:
             for down_s in (0.0, 0.5, 1.5, None):
                 before = journal_count(state)
-                assert wait_until(lambda: journal_count(state) > before + 200, timeout=60), "no progress"
+                assert wait_until(lambda: journal_count(state) > before + 200, timeout=60), "no progress"  # noqa: B023  -- waited for here
                 if down_s is None:  # a slow link, cut while slow
                     proxy.delay_s = 0.05
                     time.sleep(1.0)
@@ -362,7 +362,7 @@ def test_network_cut_and_slowed_between_geowarn_and_the_notification_gateway(mos
     The one duplicate at-least-once allows: the gateway took a request and the cut lost its
     answer. The outbox recorded that attempt as failed and sent again; such a message is
     received once per attempt at most, and its failed attempt is in outbox_attempts."""
-    from alert_fixtures import role_of, write_config
+    from alert_fixtures import write_config
     from tcp_proxy import TcpProxy
     from test_pipeline import _publish_accelerating_slope
 

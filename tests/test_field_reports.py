@@ -87,6 +87,8 @@ def test_bad_reports_get_a_clear_error_and_are_kept_with_the_reason(chain):
     assert chain.http("GET", "/api/v1/field-reports", token="nope")[0] == 403
     st, html = chain.http("GET", "/field", token=None)
     assert st == 200 and "/api/v1/field-reports" in html and "viewport" in html
+    st, a = chain.report(b"{not json")  # type: ignore[arg-type]
+    assert st == 400 and "JSON object" in a["error"], (st, a)
 
 
 def chain_token(token):

@@ -25,7 +25,7 @@ PACKAGE_FOLDERS = ("daemon", "drivers", "alert_rules", "simulators")  # each is 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 TOKEN = "install-test-token"
 BUILD_LEFTOVERS = (".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", "state", "test-artifacts",
-                   ".hypothesis", ".pytest_cache", "*.sqlite*")
+                   ".hypothesis", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".import_linter_cache", "*.sqlite*")
 
 
 def _source_files() -> set[str]:

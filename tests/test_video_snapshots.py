@@ -15,7 +15,7 @@ JPEG = b"\xff\xd8\xff\xe0 a still of the slope \xff\xd9"
 
 
 class _Camera(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")
         self.send_header("Content-Length", str(len(JPEG)))

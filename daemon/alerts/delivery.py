@@ -44,7 +44,7 @@ class AppriseNotifier:
         a.add(plugin)
         try:
             result = a.notify(body=body, title=title)
-        except Exception as e:  # a plugin bug costs one attempt, never the worker
+        except Exception as e:  # noqa: BLE001  -- a plugin bug costs one attempt, never the worker
             return Delivery(False, shown, json.dumps({"error": f"{type(e).__name__}: {e}"[:500]}))
         per_target = getattr(result, "results", None)
         if per_target is None:  # apprise 1.x answers with a bool

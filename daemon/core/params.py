@@ -34,7 +34,7 @@ class Params:
     def __init__(self) -> None:
         self.cap = 0
         self._rows: dict[tuple, tuple[KindRule, dict]] = {}  # the rule is kept so its id stays unique
-        for name, (dt, fill) in self._cols_1d.items():
+        for name, (dt, _fill) in self._cols_1d.items():
             setattr(self, name, np.zeros(0, dt))
         for name in self._cols_tab:
             setattr(self, name, np.zeros((0, 4)))
@@ -45,7 +45,7 @@ class Params:
         if n <= self.cap:
             return
         cap = max(n, 2 * self.cap, 64)
-        for name, (dt, fill) in self._cols_1d.items():
+        for name, (_dt, fill) in self._cols_1d.items():
             setattr(self, name, grown(getattr(self, name), cap, fill))
         for name in (*self._cols_tab, "rain_tab", "id_mask"):
             a = getattr(self, name)

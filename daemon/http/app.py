@@ -64,7 +64,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         doc = await request.json()
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be JSON"}), content_type="application/json")
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be JSON"}),
+                                 content_type="application/json") from None
     if not isinstance(doc, dict):
         raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
                                  content_type="application/json")

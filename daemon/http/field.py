@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .app import _denied, _json
+from .app import _denied, _error, _json
 
 if TYPE_CHECKING:
     from ..field.desk import FieldDesk

@@ -76,7 +76,7 @@ class HttpServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(serve())
-            except BaseException as e:  # e.g. the port is taken
+            except BaseException as e:  # noqa: BLE001  -- e.g. the port is taken: handed to start()'s caller
                 errors.append(e)
                 ready.set()
                 return

@@ -56,7 +56,7 @@ class Snapshots:
                 data = r.read(self.settings.max_bytes + 1)
             if not data or len(data) > self.settings.max_bytes:
                 raise ValueError(f"snapshot of {len(data)} bytes")
-        except Exception as e:  # any failure of a camera is its fault, never the service's
+        except Exception as e:  # noqa: BLE001  -- any failure of a camera is its fault, never the service's
             detail = f"no still from the camera: {getattr(e, 'reason', e)}"
             log.warning("snapshot %s for A%d failed: %s", device, alert_id, detail)
             self._failing.add(device)
