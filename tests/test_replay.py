@@ -149,7 +149,7 @@ def test_replay_judges_what_the_service_judges(tmp_path, mosquitto):
                 pub.publish(*formats[gnss.protocol].encode_readings(gnss, t, g))
                 pub.publish(*formats[rain.protocol].encode_readings(rain, t + 60, r))
                 assert pub.flush()
-                assert wait_until(lambda: judged(gnss, "dz", t) and judged(rain, "mm", t + 60), 20)
+                assert wait_until(lambda: judged(gnss, "dz", t) and judged(rain, "mm", t + 60), 20)  # noqa: B023  -- waited for here
     finally:
         svc.stop()
     service_changes = [(format_ts(e.ts), e.site, e.previous, e.level) for e in heard if hasattr(e, "level")]
