@@ -93,7 +93,7 @@ def decode_message(topic: str, payload: bytes, formats: list, registry: Registry
         return d, []
     accepted, rejected = screen(decoded.readings, registry, now, limits)
     decoded.rejections.extend(rejected)
-    decoded.statuses, rejected = screen_statuses(decoded.statuses, now, limits)
+    decoded.statuses, rejected = screen_statuses(decoded.statuses, registry, now, limits)
     decoded.rejections.extend(rejected)
     return decoded, accepted
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 
 
 class ServiceCollector:
-    def __init__(self, service: "Service"):
+    def __init__(self, service: "Service", http_counts: Mapping[str, int] | None = None):
         self.service = service
+        self.http_counts = http_counts or {}
 
     def collect(self):
         svc = self.service
@@ -54,6 +56,16 @@ class ServiceCollector:
         yield GaugeMetricFamily("geowarn_broker_connected", "1 while connected to the broker",
                                 value=1 if s.connected else 0)
         yield GaugeMetricFamily("geowarn_intake_queued", "Messages received, not yet committed", value=svc.intake.queued)
+        m = CounterMetricFamily("geowarn_http_refused", "HTTP requests refused by the gate (no valid token, "
+                                "throttled past an address's budget, oversize body) or failed (errors)", labels=["what"])
+        for what in ("refused", "throttled", "oversize", "errors"):
+            m.add_metric([what], self.http_counts.get(what, 0))
+        yield m
+        yield CounterMetricFamily("geowarn_weather_warnings_refused", "Weather warnings refused on the MQTT topic",
+                                  value=svc.weather_mqtt.rejected)
+        m = GaugeMetricFamily("geowarn_failing_jobs", "Periodic jobs failing in a row past their limit")
+        m.add_metric([], len(svc.jobs.failing()))
+        yield m
         yield from self._journal_tables()
         if svc.exporter is not None:
             m = GaugeMetricFamily("geowarn_export_backlog_rows", "Journal rows not yet in InfluxDB", labels=["stream"])
@@ -90,7 +102,7 @@ class ServiceCollector:
         yield m
 
 
-def render(service: "Service") -> bytes:
+def render(service: "Service", http_counts: Mapping[str, int] | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(service))
+    registry.register(ServiceCollector(service, http_counts))
     return generate_latest(registry)

@@ -22,6 +22,7 @@ from .config import Config, ConfigError, load_config
 from .core.engine import Core
 from .core.results import CoreResult
 from .intake import Committed, Intake
+from .jobs import Jobs
 from .journal import Journal, journal_path
 from .registry import Registry
 from .rules import rules_for_config
@@ -59,7 +60,8 @@ class Service:
         self.journal = Journal(journal_path(self.state_dir), config.settings.journal.synchronous, clock=clock)
         self.journal.set_meta("shard", f"{self.shard.index}/{self.shard.count}")  # for `geowarn status`
         self.core = Core(config.registry, rules_for_config(config))
-        self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock)
+        self.jobs = Jobs()  # the periodic jobs, each isolated; /healthz names one that keeps failing
+        self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock, jobs=self.jobs)
         from .field.desk import FieldDesk
 
         from .weather.desk import WeatherDesk
@@ -70,7 +72,8 @@ class Service:
         from .video.snapshots import Snapshots
 
         self.video = Snapshots(self)  # stills from video units when an alert rises
-        self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake) if broker_url else None
+        # warnings on the broker the intake uses (the flag, or the configured one)
+        self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake)
         self.http = None
         if http:
             from .http.server import HttpServer
@@ -114,13 +117,13 @@ class Service:
                 self.video.on_event(event, alert_id)  # after the warning, never before it
 
     def _tick(self, now: float) -> None:
-        """Time-driven work: deadman checks (the alert service ticks its own repeats and
-        escalation), journal retention."""
-        self._judge(self.core.tick(now))
-        self.weather.tick(now)
+        """Time-driven work, each job on its own (jobs.py): deadman checks, weather warnings,
+        journal retention (the alert service ticks its own repeats and escalation)."""
+        self.jobs.run("deadman checks", lambda: self._judge(self.core.tick(now)))
+        self.jobs.run("weather warnings", lambda: self.weather.tick(now))
         if now - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now
-            self._prune(now)
+            self.jobs.run("journal retention", lambda: self._prune(now), failing_after=1)  # hourly
 
     def _make_exporter(self, config: Config, clock: Callable[[], float]):
         influx = config.settings.influx
@@ -160,8 +163,7 @@ class Service:
         if self.http is not None:
             self.http.start()
         self.intake.start()
-        if self.weather_mqtt is not None:
-            self.weather_mqtt.start()
+        self.weather_mqtt.start()
         if self.exporter is not None:
             self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
                                                      name="geowarn-influx-export", daemon=True)
@@ -177,8 +179,7 @@ class Service:
         self.notifier.stopping()
         self._stop.set()
         self.intake.stop()  # commits and acknowledges what it holds
-        if self.weather_mqtt is not None:
-            self.weather_mqtt.stop()
+        self.weather_mqtt.stop()
         if self._ticker is not None:
             self._ticker.join(5)
         if self.http is not None:
@@ -268,6 +269,8 @@ class Service:
                 degraded.append(f"export lagging: {backlog} rows waiting for InfluxDB ({self.exporter.stats.last_error})")
             elif backlog > EXPORT_BACKLOG_DEGRADED:
                 degraded.append(f"export backlog {backlog} rows")
+        degraded += self.jobs.failing()
+        degraded += [f"weather warning {wid} set aside: {why}" for wid, why in self.weather.set_aside()]
         overdue = self._outbox_overdue()
         if overdue:
             degraded.append(f"outbox backlog: {overdue} deliveries still undelivered after {OUTBOX_OVERDUE_S:.0f} s")

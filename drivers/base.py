@@ -64,6 +64,8 @@ class DeviceStatus:
     device: str
     ts: float
     fields: dict[str, Any]
+    # the site the wire claimed (native topics carry one); the screen checks it
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,13 +34,16 @@ def screen(
     return accepted, rejected
 
 
-def screen_statuses(statuses: Iterable[DeviceStatus], now: float,
+def screen_statuses(statuses: Iterable[DeviceStatus], lookup: DeviceLookup, now: float,
                     limits: ScreenLimits = ScreenLimits()) -> tuple[list[DeviceStatus], list[Rejection]]:
-    """A status is advisory, but its time must still be plausible: the journal keys it by time."""
+    """A status is advisory, but it must come from its own site (a device's credentials speak
+    for that device only) and its time must be plausible: the journal keys it by time."""
     accepted: list[DeviceStatus] = []
     rejected: list[Rejection] = []
     for s in statuses:
-        reason, detail = _check_ts(s.ts, f"{s.device} status", now, limits)
+        reason, detail = _check_site(s.device, s.site, lookup)
+        if reason is None:
+            reason, detail = _check_ts(s.ts, f"{s.device} status", now, limits)
         if reason is None:
             accepted.append(s)
         else:
@@ -56,12 +59,19 @@ def _check_ts(ts: float, what: str, now: float, limits: ScreenLimits) -> tuple[s
     return None, ""
 
 
-def _check(r: Reading, lookup: DeviceLookup, now: float, limits: ScreenLimits) -> tuple[str | None, str]:
-    dev = lookup.device(r.device)
+def _check_site(device: str, site: str | None, lookup: DeviceLookup) -> tuple[str | None, str]:
+    dev = lookup.device(device)
     if dev is None:
-        return Reason.UNKNOWN_DEVICE, f"device {r.device!r} is not in the registry"
-    if r.site is not None and r.site != dev.site:
-        return Reason.SITE_MISMATCH, f"device {r.device} belongs to site {dev.site}, frame says {r.site}"
+        return Reason.UNKNOWN_DEVICE, f"device {device!r} is not in the registry"
+    if site is not None and site != dev.site:
+        return Reason.SITE_MISMATCH, f"device {device} belongs to site {dev.site}, frame says {site}"
+    return None, ""
+
+
+def _check(r: Reading, lookup: DeviceLookup, now: float, limits: ScreenLimits) -> tuple[str | None, str]:
+    reason, detail = _check_site(r.device, r.site, lookup)
+    if reason is not None:
+        return reason, detail
     what = f"{r.device} {r.kind}.{r.channel}"
     if not math.isfinite(r.value):
         return Reason.NON_FINITE, f"{what} = {r.value}"

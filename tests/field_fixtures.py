@@ -30,7 +30,8 @@ class FieldChain:
         monkeypatch.setenv("GEOWARN_HTTP_TOKEN", API_TOKEN)
         monkeypatch.setenv("GEOWARN_FIELD_WANG", MONITOR_TOKEN)
         self.rx = HttpReceiver().start()
-        path = write_config(tmp_path / "geowarn.yaml", self.rx.port, broker_url, http={"port": 0},
+        http = {"port": 0, **sections.pop("http", {})}
+        path = write_config(tmp_path / "geowarn.yaml", self.rx.port, broker_url, http=http,
                             field={"monitors": {"王监测": "GEOWARN_FIELD_WANG"}, "photo_max_bytes": 1000}, **sections)
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         s2 = next(s for s in doc["sites"] if s["id"] == "S2")

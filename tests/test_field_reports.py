@@ -1,9 +1,11 @@
 """Community monitors' field reports through the real service: HTTP → field store → journal →
 core → site level → alert lifecycle → apprise to a local receiver."""
 import base64
+import io
 import time
 
 import pytest
+from PIL import Image
 
 from geowarn.drivers.formats import format_classes
 from geowarn.simulators.publisher import Publisher
@@ -74,13 +76,13 @@ def test_bad_reports_get_a_clear_error_and_are_kept_with_the_reason(chain):
         assert st == status and why in a["error"], (body, st, a)
     # a declared marker is taken, and a photo within the limit is stored in the state directory
     st, a = chain.report({"site": "S2", "markers": [{"marker": "A", "distance": 10}],
-                          "photo": base64.b64encode(b"jpeg").decode()})
+                          "photo": base64.b64encode(tiny_jpeg()).decode()})
     assert st == 201, a
     st, listed = chain.http("GET", "/api/v1/field-reports")
     assert st == 200 and len(listed) == len(cases) + 1
     assert [r["status"] for r in listed] == ["accepted"] + ["rejected"] * len(cases)
     assert [why in r["reason"] for r, (_, _, _, why) in zip(listed[1:], reversed(cases))] == [True] * len(cases)
-    assert open(listed[0]["photo"], "rb").read() == b"jpeg"
+    assert Image.open(listed[0]["photo"]).size == (8, 8) and listed[0]["photo"].endswith(".jpg")
     assert "photo" not in listed[0]["report"]
     # nothing refused reached the journal or the core
     assert {k.device for k in chain.svc.journal.series().values()} & {"S1-M-A", "S1-M-B", "S2-M-Z"} == set()
@@ -89,6 +91,12 @@ def test_bad_reports_get_a_clear_error_and_are_kept_with_the_reason(chain):
     assert st == 200 and "/api/v1/field-reports" in html and "viewport" in html
     st, a = chain.report(b"{not json")  # type: ignore[arg-type]
     assert st == 400 and "JSON object" in a["error"], (st, a)
+
+
+def tiny_jpeg(exif: bytes | None = None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (120, 90, 60)).save(out, "JPEG", quality=50, **({"exif": exif} if exif else {}))
+    return out.getvalue()
 
 
 def chain_token(token):

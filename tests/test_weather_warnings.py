@@ -95,7 +95,7 @@ def test_bad_warnings_are_refused_with_the_reason(chain):
                       ({"level": "yellow", "counties": ["湘潭县"], "valid_from": now, "valid_to": now - 1}, "after"),
                       ({"level": "green", "counties": ["湘潭县"], "valid_from": now, "valid_to": now + 60}, "level")]:
         st, a = c.http("POST", "/api/v1/weather-warnings", body)
-        assert st == 400 and why in a["error"], (body, st, a)
+        assert st == 422 and why in a["error"], (body, st, a)
     assert c.http("POST", "/api/v1/weather-warnings", {}, token="nope")[0] == 403
 
 

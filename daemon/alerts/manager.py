@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from geowarn.drivers.base import CommandReply
 
+from .. import limits
 from ..registry import Registry, Site
 from . import outbox, store
 from .db import Database
@@ -55,17 +56,16 @@ PRIORITY_FAULT = 20
 
 
 def parse_alert_id(text: str | int) -> int:
-    """`12` or the `A12` printed in messages."""
+    """`12` or the `A12` printed in messages (at most SQLite's largest integer)."""
     s = str(text).strip().lstrip("Aa#")
-    if not s.isdigit():
-        raise ValueError(f"not an alert id: {text!r} (expected e.g. A12 or 12)")
+    if not (s.isascii() and s.isdigit()) or len(s) > 19 or int(s) > limits.MAX_ROW_ID:
+        raise ValueError(f"not an alert id: {str(text)[:40]!r} (expected e.g. A12 or 12)")
     return int(s)
 
 
 def acknowledge(db: sqlite3.Connection, alert_id: int, who: str, via: str, now: float) -> Alert:
     """Record an acknowledgement (idempotent) and cancel repeats not yet sent."""
-    if not who.strip():
-        raise ValueError("an acknowledgement needs who")
+    who = limits.text(who, "who acknowledges (by)", limits.NAME_MAX_CHARS, required=True)
     alert = store.get(db, alert_id)
     if alert.status != "open":
         raise AlertClosed(f"alert A{alert_id} is already closed ({alert.close_reason})")
@@ -179,8 +179,8 @@ class AlertManager:
 
     def stand_down(self, alert_id: int | str, who: str, reason: str, now: float | None = None) -> Alert:
         """An operator closes an alert, with a reason; audited and announced like an all-clear."""
-        if not reason.strip() or not who.strip():
-            raise ValueError("a stand-down needs who and a reason")
+        who = limits.text(who, "who stands down (by)", limits.NAME_MAX_CHARS, required=True)
+        reason = limits.text(reason, "reason", limits.REASON_MAX_CHARS, required=True)
         now = self.clock() if now is None else now
         with self.db.tx() as db:
             alert = store.get(db, parse_alert_id(alert_id))
@@ -194,14 +194,21 @@ class AlertManager:
     def silence(self, *, site: str | None = None, device: str | None = None, fault: str | None = None,
                 until: float, who: str, reason: str, starts: float | None = None) -> int:
         """A maintenance window: device-fault alerts matching it open silently. Hazard warnings
-        are never silenced."""
+        are never silenced. At most MAX_SILENCE_S long, ending before 2100 (limits.py)."""
         now = self.clock()
+        starts = now if starts is None else starts
+        for ts, what in ((starts, "starts"), (until, "until")):
+            if not limits.EARLIEST_TS <= ts < limits.LATEST_TS:
+                raise ValueError(f"{what} must lie between 2000 and 2100")
+        limits.check_span(starts, until, limits.MAX_SILENCE_S, "a silence")
+        who = limits.text(who, "who silences (by)", limits.NAME_MAX_CHARS, required=True)
+        reason = limits.text(reason, "reason", limits.REASON_MAX_CHARS, required=True)
         if site is not None and self.registry.site(site) is None:
             raise ValueError(f"unknown site {site!r}")
         if device is not None and self.registry.device(device) is None:
             raise ValueError(f"unknown device {device!r}")
         with self.db.tx() as db:
-            sid = store.add_silence(db, site=site, device=device, fault=fault, starts=now if starts is None else starts,
+            sid = store.add_silence(db, site=site, device=device, fault=fault, starts=starts,
                                     ends=until, who=who, reason=reason, now=now)
         return sid
 

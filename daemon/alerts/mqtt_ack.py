@@ -9,29 +9,34 @@ site, and only the instance owning that site takes it. A named site that is not 
 acknowledges nothing, sharded or not."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
+from geowarn.drivers.base import Invalid
+from geowarn.drivers.payloads import load_json
 
-from ..config import IntakeSettings
-from .manager import AlertManager
+from .. import limits
 from ..broker import client_for
+from ..config import IntakeSettings
+from .manager import AlertManager, parse_alert_id
 from .store import AlertClosed, AlertNotFound
 
 log = logging.getLogger("geowarn.alerts.mqtt_ack")
+MAX_ACK_BYTES = 4096  # an acknowledgement is a few dozen bytes
 
 
-def parse_ack(payload: bytes) -> tuple[str, str, str | None]:
-    """(alert id text, who, site or None) or ValueError with the reason."""
+def parse_ack(payload: bytes) -> tuple[int, str, str | None]:
+    """(alert id, who, site or None) or ValueError with the reason (limits.py's bounds)."""
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("not JSON") from None
-    if not isinstance(doc, dict) or doc.get("alert") in (None, "") or not str(doc.get("by") or "").strip():
+        doc = load_json(payload, MAX_ACK_BYTES)
+    except Invalid as e:
+        raise ValueError(f"not JSON ({e.reason})") from None
+    alert = doc.get("alert") if isinstance(doc, dict) else None
+    if isinstance(alert, bool) or not isinstance(alert, (str, int)) or alert == "":
         raise ValueError('expected {"alert": "A12", "by": "name"}')
-    site = doc.get("site")
-    return str(doc["alert"]), str(doc["by"])[:100], (str(site) if site not in (None, "") else None)
+    who = limits.text(doc.get("by"), "by", limits.NAME_MAX_CHARS, required=True)
+    site = limits.text(doc.get("site"), "site", limits.NAME_MAX_CHARS) or None
+    return parse_alert_id(alert), who, site
 
 
 class AckListener:
@@ -40,6 +45,7 @@ class AckListener:
         settings = settings or IntakeSettings()
         self.manager = manager
         self.sharded = sharded
+        self.refused = 0  # acknowledgements that were not taken (malformed, unknown, closed)
         self.topic = topic
         self.client, self._connect_kwargs, self.broker = client_for(settings, f"{settings.client_id}-acks", broker_url)
         self.subscribed = threading.Event()
@@ -69,6 +75,7 @@ class AckListener:
             acked = self.manager.ack(alert, who, via="mqtt")
             log.info("A%d acknowledged over MQTT by %s", acked.id, acked.acked_by)
         except (ValueError, AlertNotFound, AlertClosed) as e:
+            self.refused += 1
             log.warning("MQTT acknowledgement on %s ignored: %s (%r)", msg.topic, e, msg.payload[:120])
         except Exception:  # the journal failing must not end the listener
             log.exception("MQTT acknowledgement on %s failed", msg.topic)

@@ -3,7 +3,6 @@ worker with its MQTT command sender, the MQTT acknowledgement listener, and a ti
 core and committed intake batches (for command replies); everything else runs by itself."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..intake import Committed
+from ..jobs import Jobs
 from ..journal import journal_path
 from ..shard import Shard
 from .delivery import AppriseNotifier
@@ -22,15 +22,15 @@ from .sender import CommandSender
 from .worker import OutboxWorker
 from ..cap.publisher import CapPublisher
 
-log = logging.getLogger("geowarn.alerts")
-
 
 class AlertService:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None, *,
-                 tick_s: float = 1.0, deliver: bool = True, clock: Callable[[], float] = time.time):
+                 tick_s: float = 1.0, deliver: bool = True, clock: Callable[[], float] = time.time,
+                 jobs: Jobs | None = None):
         s = config.settings
         path = journal_path(state_dir)
         self.tick_s = tick_s
+        self.jobs = jobs or Jobs()  # the service's, so /healthz names a tick that keeps failing
         self.clock = clock  # a drill runs the lifecycle on the simulator's clock
         self.sender = CommandSender(broker_url, s.intake) if deliver else None
         # deliver=False: a separate `geowarn deliver` process drains the outbox
@@ -84,8 +84,5 @@ class AlertService:
         return make_app(self.manager, self.http_settings, client_max_size=client_max_size)
 
     def _tick_loop(self) -> None:
-        while not self._stop.wait(self.tick_s):
-            try:
-                self.manager.tick(self.clock())
-            except Exception:  # one bad tick must not end repeats and escalation for good
-                log.exception("alert tick failed; trying again in %.1f s", self.tick_s)
+        while not self._stop.wait(self.tick_s):  # one bad tick must not end repeats and escalation
+            self.jobs.run("alert repeats and escalation", lambda: self.manager.tick(self.clock()))

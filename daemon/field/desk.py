@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,13 +21,22 @@ from ..journal import Entry
 from ..levels.external import External
 from ..levels.names import LEVEL_INDEX
 from ..secrets import secret
-from . import markers
+from ..limits import NAME_MAX_CHARS
+from . import markers, photos
 from .store import FieldStore
 
 if TYPE_CHECKING:
     from ..service import Service
 
 UNITS_MM = {"mm": 1.0, "cm": 10.0}
+MAX_ITEMS = 100  # markers or observations in one report
+KEPT_MAX_CHARS = 16_384  # of a report's JSON (without the photo) in the store; a longer one is kept cut
+
+
+def _bounded(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a report: the report, or its beginning if it is unreasonably long."""
+    text = json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    return doc if len(text) <= KEPT_MAX_CHARS else {"cut": True, "chars": len(text), "preview": text[:256]}
 
 
 class Refused(Exception):
@@ -41,7 +51,7 @@ class Checked:
     ts: float
     readings: list[Reading] = field(default_factory=list)
     observations: list[str] = field(default_factory=list)
-    photo: bytes | None = None
+    photo: tuple[bytes, str] | None = None  # re-encoded, and its file extension
 
 
 class FieldDesk:
@@ -57,71 +67,75 @@ class FieldDesk:
     def rule(self):
         return self.svc.core.rules.field_rule
 
-    def monitor_for(self, token: str) -> str | None:
+    def monitor_for(self, token: bytes) -> str | None:
+        """The monitor whose token this is (compared in constant time), or None."""
         for name, env in self.settings.monitors.items():
             expected = secret(env, env)
-            if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            if expected and hmac.compare_digest(token, expected.encode()):
                 return name
         return None
 
     # --- intake ------------------------------------------------------------------------------
 
-    def submit(self, token: str | None, body: dict[str, Any], now: float | None = None) -> tuple[int, dict]:
-        """(HTTP status, answer). Every report is stored, refused ones with their reason."""
+    def submit(self, monitor: str, body: dict[str, Any], now: float | None = None) -> tuple[int, dict]:
+        """(HTTP status, answer) for a report of an authenticated monitor. Every report is
+        stored, refused ones with their reason."""
         now = time.time() if now is None else now
         photo_b64 = body.get("photo")
-        kept = {k: v for k, v in body.items() if k != "photo"}  # the photo goes to a file, not the row
-        site = str(body.get("site") or "") or None
-        monitor = None
+        kept = _bounded({k: v for k, v in body.items() if k != "photo"})  # the photo goes to a file
+        site = body.get("site") if isinstance(body.get("site"), str) and body["site"] else None
         try:
-            if not token:
-                raise Refused(401, "缺少令牌 missing token: `Authorization: Bearer <monitor token>`")
-            monitor = self.monitor_for(token)
-            if monitor is None:
-                raise Refused(403, "令牌错误 wrong token")
             checked = self._check(body, photo_b64, now)
         except Refused as e:
-            rid = self.store.add(monitor, site, "rejected", e.reason, kept, now=now)
+            rid = self.store.add(monitor, (site or "")[:NAME_MAX_CHARS] or None, "rejected", e.reason, kept, now=now)
             return e.status, {"id": rid, "status": "rejected", "error": e.reason}
         rid = self.store.add(monitor, checked.site, "accepted", None, kept, checked.photo, now=now)
         levels = self._apply(checked, monitor, now)
         return 201, {"id": rid, "status": "accepted", "readings": len(checked.readings),
                      "observations": checked.observations, "site_level": levels}
 
-    def refuse(self, token: str | None, status: int, reason: str) -> tuple[int, dict]:
-        """A request that is no report at all (not JSON): kept with its reason all the same."""
-        monitor = self.monitor_for(token) if token else None
-        rid = self.store.add(monitor, None, "rejected", reason, {})
-        return status, {"id": rid, "status": "rejected", "error": reason}
+    def refuse(self, monitor: str | None, reason: str, record: dict[str, Any], now: float | None = None) -> int:
+        """A request that is no report (no valid token, not JSON, too large): kept with its reason
+        as a bounded record (who, size, the first bytes), never the whole body."""
+        return self.store.add(monitor, None, "rejected", reason, _bounded(record), now=now)
 
     def _check(self, body: dict[str, Any], photo_b64: Any, now: float) -> Checked:
         reg = self.svc.config.registry
-        site = reg.site(str(body.get("site") or ""))
+        site = reg.site(body["site"]) if isinstance(body.get("site"), str) else None
         if site is None:
-            raise Refused(422, f"未知监测点 unknown site {body.get('site')!r}")
+            raise Refused(422, f"未知监测点 unknown site {str(body.get('site'))[:NAME_MAX_CHARS]!r}")
         ts = self._ts(body.get("ts"), now, "ts") if body.get("ts") is not None else now
         out = Checked(site.id, ts)
         items = body.get("markers") or []
         obs = body.get("observations") or []
         if not isinstance(items, list) or not isinstance(obs, list):
             raise Refused(422, "markers and observations must be lists")
+        if not isinstance(body.get("text") or "", str):
+            raise Refused(422, "text must be a string")
         if not items and not obs and not body.get("text"):
             raise Refused(422, "空报告 empty report: no marker reading, observation or text")
+        if len(items) > MAX_ITEMS or len(obs) > MAX_ITEMS:
+            raise Refused(422, f"at most {MAX_ITEMS} markers and {MAX_ITEMS} observations per report")
         declared = {d.id: d for d in site.devices if d.kind == "marker"}
         known = {dev for dev in self.svc.core.series.devices if dev.startswith(f"{site.id}-M-")}
         lo, hi = KINDS["marker"].limits["distance"]
         for i, m in enumerate(items):
             if not isinstance(m, dict):
                 raise Refused(422, f"markers[{i}] must be an object")
-            name = str(m.get("marker") or "")
+            name = m.get("marker")
+            if not isinstance(name, str) or not name or len(name) > NAME_MAX_CHARS:
+                raise Refused(422, f"markers[{i}]: marker must be a name of at most {NAME_MAX_CHARS} characters")
             dev = self._marker_device(site.id, name, declared, known)
             known.add(dev)
-            unit = str(m.get("unit") or "cm")
+            unit = m.get("unit") or "cm"
             if unit not in UNITS_MM:
-                raise Refused(422, f"markers[{i}]: unit must be cm or mm, not {unit!r}")
+                raise Refused(422, f"markers[{i}]: unit must be cm or mm, not {str(unit)[:20]!r}")
+            distance = m.get("distance")
+            if isinstance(distance, bool) or not isinstance(distance, (int, float)):
+                raise Refused(422, f"markers[{i}]: distance must be a number")
             try:
-                mm = float(m.get("distance")) * UNITS_MM[unit]
-            except (TypeError, ValueError):
+                mm = float(distance) * UNITS_MM[unit]
+            except OverflowError:  # an integer of 400 digits
                 raise Refused(422, f"markers[{i}]: distance must be a number") from None
             if not lo <= mm <= hi:
                 raise Refused(422, f"不可能的距离 impossible distance {m.get('distance')} {unit} for marker {name}: "
@@ -133,19 +147,25 @@ class FieldDesk:
                                    f"(more than {self.rule.markers.max_step_mm:g} mm); re-set pegs are a new marker")
             out.readings.append(Reading(dev, "marker", "distance", t, mm, site=site.id))
         for o in obs:
-            if str(o) not in self.rule.observations:
-                raise Refused(422, f"未知观察项 unknown observation {o!r}; expected one of "
+            if not isinstance(o, str) or o not in self.rule.observations:
+                raise Refused(422, f"未知观察项 unknown observation {str(o)[:NAME_MAX_CHARS]!r}; expected one of "
                                    f"{', '.join(self.rule.observations)}")
-            out.observations.append(str(o))
+            out.observations.append(o)
         if len(str(body.get("text") or "")) > self.settings.text_max_chars:
             raise Refused(413, f"text longer than {self.settings.text_max_chars} characters")
         if photo_b64:
+            if not isinstance(photo_b64, str):
+                raise Refused(422, "photo must be base64")
             try:
-                out.photo = base64.b64decode(str(photo_b64), validate=True)
+                raw = base64.b64decode(photo_b64, validate=True)
             except (binascii.Error, ValueError):
                 raise Refused(422, "photo must be base64") from None
-            if len(out.photo) > self.settings.photo_max_bytes:
-                raise Refused(413, f"照片过大 photo of {len(out.photo)} bytes; at most {self.settings.photo_max_bytes}")
+            if len(raw) > self.settings.photo_max_bytes:
+                raise Refused(413, f"照片过大 photo of {len(raw)} bytes; at most {self.settings.photo_max_bytes}")
+            try:
+                out.photo = photos.clean(raw)
+            except ValueError as e:
+                raise Refused(422, f"照片无法识别 photo: {e}") from None
         return out
 
     def _ts(self, raw: Any, now: float, what: str) -> float:

@@ -28,17 +28,18 @@ class FieldStore:
         self._lock = threading.Lock()
 
     def add(self, monitor: str | None, site: str | None, status: str, reason: str | None, body: dict[str, Any],
-            photo: bytes | None = None, now: float | None = None) -> int:
+            photo: tuple[bytes, str] | None = None, now: float | None = None) -> int:
+        """Keep a report; `photo` is (the re-encoded image, its extension: jpg or png)."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO reports (received, monitor, site, status, reason, body) VALUES (?,?,?,?,?,?)",
                 (time.time() if now is None else now, monitor, site, status, reason,
-                 json.dumps(body, ensure_ascii=False)))
+                 json.dumps(body, ensure_ascii=False, allow_nan=False)))
             rid = int(cur.lastrowid)
             if photo:
                 self.photos.mkdir(exist_ok=True)
-                path = self.photos / f"report-{rid}.jpg"
-                path.write_bytes(photo)
+                path = self.photos / f"report-{rid}.{photo[1]}"
+                path.write_bytes(photo[0])
                 self._db.execute("UPDATE reports SET photo = ? WHERE id = ?", (str(path), rid))
         return rid
 

@@ -4,7 +4,7 @@ from the environment (`http.token_env`) or systemd's credential (`http.token_cre
 too unless `http.open_reads`.
 
 GET  /api/v1/alerts[?all=1]            alerts, newest first
-GET  /api/v1/alerts/{id}               one alert and its audit trail
+GET  /api/v1/alerts/{id}               one alert and its audit trail (404 for no such id)
 POST /api/v1/alerts/{id}/ack           {"by": "name"}: stops repeats and escalation
 POST /api/v1/alerts/{id}/stand-down    {"by": "name", "reason": "..."}: closes it, audited
 POST /api/v1/silences                  {"site"|"device", "fault"?, "until", "by", "reason"}: a
@@ -13,67 +13,41 @@ POST /api/v1/silences                  {"site"|"device", "fault"?, "until", "by"
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from geowarn.drivers.base import Invalid
-from geowarn.drivers.timestamps import parse_ts
-
-from ..alerts.manager import AlertManager
+from .. import limits
+from ..alerts.manager import AlertManager, parse_alert_id
 from ..alerts.store import AlertClosed, AlertNotFound
-from ..secrets import secret
+from .body import error as _error
+from .body import json_response as _json
+from .body import read_object
+from .guard import GATE, Gate, answer_in_json
 from .settings import HttpSettings
 
 MANAGER = web.AppKey("alert_manager", AlertManager)
 SETTINGS = web.AppKey("http_settings", HttpSettings)
-ENVIRON = web.AppKey("environ", Mapping)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
 
 
 def _denied(request: web.Request, write: bool) -> web.Response | None:
-    settings = request.app[SETTINGS]
-    if not write and settings.open_reads:
-        return None
-    token = secret(settings.token_env, settings.token_credential, request.app[ENVIRON])
-    if not token:
-        return _error(503, f"no API token configured: set {settings.token_env} "
-                           f"or the credential {settings.token_credential}")
-    given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer "):
-        return _error(401, "missing `Authorization: Bearer <token>`")
-    if not hmac.compare_digest(given[7:].encode(), token.encode()):
-        return _error(403, "wrong token")
-    return None
+    """None if the request may pass (guard.py); else the answer."""
+    return request.app[GATE].denied(request, write)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
+def _alert_id(request: web.Request) -> int | web.Response:
+    """The path's alert id, or the 404 answer for one that cannot exist (also past 2^63 - 1)."""
     try:
-        doc = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be JSON"}),
-                                 content_type="application/json") from None
-    if not isinstance(doc, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
-                                 content_type="application/json")
-    return doc
+        return parse_alert_id(request.match_info["id"])
+    except ValueError as e:
+        return _error(404, str(e))
 
 
 async def _call(fn, *args, **kwargs) -> web.Response:
-    """Manager calls touch SQLite (and fsync): off the event loop."""
+    """Manager calls touch SQLite (and fsync): off the event loop. A ValueError is a refused
+    input (422)."""
     try:
         return _json(await asyncio.to_thread(fn, *args, **kwargs))
     except AlertNotFound as e:
@@ -81,7 +55,7 @@ async def _call(fn, *args, **kwargs) -> web.Response:
     except AlertClosed as e:
         return _error(409, str(e))
     except ValueError as e:
-        return _error(400, str(e))
+        return _error(422, str(e))
 
 
 async def list_alerts(request: web.Request) -> web.Response:
@@ -95,10 +69,12 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def get_alert(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=False)) is not None:
         return denied
-    mgr = request.app[MANAGER]
+    mgr, aid = request.app[MANAGER], _alert_id(request)
+    if isinstance(aid, web.Response):
+        return aid
 
     def one() -> dict:
-        alert, history = mgr.get(request.match_info["id"])
+        alert, history = mgr.get(aid)
         return {**alert.to_json(), "history": history}
     return await _call(one)
 
@@ -106,43 +82,44 @@ async def get_alert(request: web.Request) -> web.Response:
 async def ack_alert(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=True)) is not None:
         return denied
-    body = await _body(request)
-    who = str(body.get("by") or "api")
+    if isinstance(aid := _alert_id(request), web.Response):
+        return aid
+    body = await read_object(request, optional=True)
     mgr = request.app[MANAGER]
-    return await _call(lambda: mgr.ack(request.match_info["id"], who, via="http").to_json())
+    return await _call(lambda: mgr.ack(aid, limits.text(body.get("by"), "by", limits.NAME_MAX_CHARS, default="api"),
+                                       via="http").to_json())
 
 
 async def stand_down_alert(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=True)) is not None:
         return denied
-    body = await _body(request)
+    if isinstance(aid := _alert_id(request), web.Response):
+        return aid
+    body = await read_object(request)
     mgr = request.app[MANAGER]
-    return await _call(lambda: mgr.stand_down(request.match_info["id"], str(body.get("by") or ""),
-                                              str(body.get("reason") or "")).to_json())
+    return await _call(lambda: mgr.stand_down(aid, body.get("by"), body.get("reason")).to_json())
 
 
 async def add_silence(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=True)) is not None:
         return denied
-    body = await _body(request)
+    body = await read_object(request)
     mgr = request.app[MANAGER]
-    try:
-        until = parse_ts(body.get("until"))
-        starts = parse_ts(body["starts"]) if body.get("starts") is not None else None
-    except Invalid as e:
-        return _error(400, f"until/starts: {e.detail}")
-    opt = lambda k: str(body[k]) if body.get(k) else None  # noqa: E731
-    return await _call(lambda: {"id": mgr.silence(site=opt("site"), device=opt("device"), fault=opt("fault"),
-                                                  until=until, starts=starts, who=str(body.get("by") or ""),
-                                                  reason=str(body.get("reason") or ""))})
+
+    def silence() -> dict[str, int]:
+        until = limits.bounded_ts(body.get("until"), "until")
+        starts = limits.bounded_ts(body["starts"], "starts") if body.get("starts") is not None else None
+        opt = {k: limits.text(body.get(k), k, limits.NAME_MAX_CHARS) or None for k in ("site", "device", "fault")}
+        return {"id": mgr.silence(**opt, until=until, starts=starts, who=body.get("by"), reason=body.get("reason"))}
+    return await _call(silence)
 
 
 def make_app(manager: AlertManager, settings: HttpSettings | None = None,
              environ: Mapping[str, str] | None = None, client_max_size: int = 64 * 1024) -> web.Application:
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(client_max_size=client_max_size, middlewares=[answer_in_json])
     app[MANAGER] = manager
-    app[SETTINGS] = settings or HttpSettings()
-    app[ENVIRON] = os.environ if environ is None else environ
+    app[SETTINGS] = settings = settings or HttpSettings()
+    app[GATE] = Gate(settings, os.environ if environ is None else environ)
     app.router.add_get("/api/v1/alerts", list_alerts)
     app.router.add_get("/api/v1/alerts/{id}", get_alert)
     app.router.add_post("/api/v1/alerts/{id}/ack", ack_alert)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from aiohttp import web
 from ..boundaries import Boundaries, boundaries_path
 from . import console_data
 from .app import _denied, _error, _json
+from .body import dumps
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -72,7 +72,7 @@ class Hub:
             try:
                 doc = await asyncio.to_thread(console_data.network, self.service, self.reader)
                 doc.pop("generated", None)  # a timestamp alone is no change
-                text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
+                text = dumps(doc)  # strict: no NaN reaches a browser
                 if text != self.last:
                     self.last = text
                     for q in list(self.listeners):

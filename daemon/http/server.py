@@ -3,13 +3,14 @@ event loop so that nothing on the intake's path waits for a slow client."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .body import json_response
+from .guard import GATE
 from .settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -51,13 +52,17 @@ class HttpServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         state, reasons = self.service.health()
         body = {"status": state, "reasons": reasons, **self.service.shard_health()}
-        return web.Response(text=json.dumps(body, ensure_ascii=False),
-                            content_type="application/json", status=503 if state == "failing" else 200)
+        return json_response(body, 503 if state == "failing" else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        """Under the read rule (every site's level, the open alerts), with a token of its own for
+        scrapers (`http.metrics_token_env`; Prometheus sends it as `authorization` credentials)."""
         from ..metrics import render
 
-        body = await asyncio.get_running_loop().run_in_executor(None, render, self.service)
+        gate = request.app[GATE]
+        if (denied := gate.denied(request, write=False, extra_env=self.settings.metrics_token_env)) is not None:
+            return denied
+        body = await asyncio.get_running_loop().run_in_executor(None, render, self.service, gate.counts)
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     def start(self) -> None:

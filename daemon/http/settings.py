@@ -15,3 +15,5 @@ class HttpSettings(BaseModel):
     # the console map's county outlines: a GeoJSON file (relative to the configuration file);
     # default: the built-in Xiangtan counties (daemon/boundaries.py says what the file holds)
     boundaries: str | None = None
+    # a token /metrics also takes (and nothing else), for a scraper: `authorization: {credentials_file: …}`
+    metrics_token_env: str | None = None

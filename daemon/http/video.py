@@ -26,7 +26,7 @@ async def get_snapshot(request: web.Request) -> web.Response:
     try:
         path = snaps.latest(parse_alert_id(request.match_info["id"]))
     except ValueError as e:
-        return _error(400, str(e))
+        return _error(404, str(e))
     if path is None:
         return _error(404, "no still stored with this alert")
     return web.Response(body=path.read_bytes(), content_type="image/jpeg")

@@ -1,7 +1,7 @@
 """Weather-warning routes on the service's HTTP app (API token).
 
 POST /api/v1/weather-warnings   {"level", "counties"|"box", "valid_from", "valid_to", "id"?, "text"?}
-                                201 with the warning; 400 with the reason
+                                201 with the warning; 422 with the reason (limits.py's bounds)
 GET  /api/v1/weather-warnings   warnings, newest first, with state pending/active/expired
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .app import _body, _denied, _error, _json
+from .app import _denied, _error, _json
+from .body import read_object
 
 if TYPE_CHECKING:
     from ..weather.desk import WeatherDesk
@@ -30,11 +31,11 @@ async def post_warning(request: web.Request) -> web.Response:
     if (denied := _denied(request, write=True)) is not None:
         return denied
     desk: WeatherDesk = request.app[WEATHER]  # type: ignore[assignment]
-    doc = await _body(request)
+    doc = await read_object(request)
     try:
         w = await asyncio.to_thread(desk.ingest, doc, "http", time.time())
     except ValueError as e:
-        return _error(400, str(e))
+        return _error(422, str(e))
     return _json(w.to_json(), 201)
 
 

@@ -11,6 +11,8 @@ import urllib.request
 
 from geowarn.drivers.timestamps import format_ts
 
+from .warning import parse_warning
+
 
 def cmd_weather_warning(args) -> int:
     start = time.time() if args.valid_from is None else None
@@ -22,6 +24,7 @@ def cmd_weather_warning(args) -> int:
         doc["box"] = args.box
     if args.id:
         doc["id"] = args.id
+    parse_warning(doc)  # the service's own checks first: a ValueError says what is wrong (exit 2)
     token = os.environ.get(args.token_env, "")
     req = urllib.request.Request(f"{args.url.rstrip('/')}/api/v1/weather-warnings", method="POST",
                                  data=json.dumps(doc, ensure_ascii=False).encode(),

@@ -3,13 +3,17 @@ carries a weather-risk signal that corroborates but never raises (levels/externa
 devices on accelerated reporting; has its monitors told to patrol, and reminded when no field
 report arrives within `weather.reminder_h`. At expiry the signal lapses and reporting is
 restored (unless the site's own level keeps it accelerated). Warnings are kept in
-`weather.sqlite` in the state directory and resume after a restart."""
+`weather.sqlite` in the state directory and resume after a restart. A stored warning that
+fails to be acted on MAX_FAILURES times in a row is set aside with the reason (listed, and
+named by /healthz for a day) instead of being retried on every tick: one bad warning never
+holds up the others."""
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..alerts import advisories
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("geowarn.weather")
 BOX_MARGIN_DEG = 0.05  # around the sites of a county warning, for the devices' lon/lat range
+MAX_FAILURES = 3  # ticks in a row a stored warning may fail before it is set aside
+SET_ASIDE_SHOWN_S = 86400.0  # how long /healthz names a warning that was set aside
 
 
 class WeatherDesk:
@@ -31,6 +37,10 @@ class WeatherDesk:
         self._db.execute("CREATE TABLE IF NOT EXISTS warnings (id TEXT PRIMARY KEY, received REAL NOT NULL, "
                          "source TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL, "
                          "activated REAL, reminded TEXT NOT NULL DEFAULT '[]')")
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(warnings)")}
+        for name, decl in (("failures", "INTEGER NOT NULL DEFAULT 0"), ("error", "TEXT"), ("set_aside", "REAL")):
+            if name not in columns:  # a state directory from before set-aside warnings
+                self._db.execute(f"ALTER TABLE warnings ADD COLUMN {name} {decl}")
         self._lock = threading.RLock()
         self._accelerated: set[str] = set()  # sites whose devices an active warning accelerated
         service.alerts.manager.keep_accelerated = self._accelerated.__contains__
@@ -47,8 +57,10 @@ class WeatherDesk:
         if not w.sites(self.svc.config.registry):
             raise ValueError("the warning covers no site of this network")
         with self._lock:
+            # a warning sent again (corrected) is acted on afresh, also after it was set aside
             self._db.execute("INSERT INTO warnings (id, received, source, doc, state) VALUES (?,?,?,?, 'pending') "
-                             "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                             "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, failures = 0, error = NULL, "
+                             "set_aside = NULL, state = CASE state WHEN 'set_aside' THEN 'pending' ELSE state END",
                              (w.id, now, source, json.dumps(w.to_json(), ensure_ascii=False)))
         with self.svc._lock:
             self.tick(now)
@@ -56,35 +68,74 @@ class WeatherDesk:
 
     def warnings(self) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, received, source, doc, state, activated FROM warnings "
+            rows = self._db.execute("SELECT id, received, source, doc, state, activated, error FROM warnings "
                                     "ORDER BY received DESC").fetchall()
-        return [{**json.loads(d), "received": r, "source": s, "state": st, "activated": a}
-                for _, r, s, d, st, a in rows]
+        return [{**_doc(i, d), "received": r, "source": s, "state": st, "activated": a, "error": e}
+                for i, r, s, d, st, a, e in rows]
+
+    def set_aside(self, now: float | None = None) -> list[tuple[str, str]]:
+        """(id, reason) of the warnings set aside within the last day (/healthz names them)."""
+        since = (time.time() if now is None else now) - SET_ASIDE_SHOWN_S
+        with self._lock:
+            return self._db.execute("SELECT id, error FROM warnings WHERE state = 'set_aside' AND set_aside > ? "
+                                    "ORDER BY set_aside", (since,)).fetchall()
 
     # --- time ------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Called with the service lock held (the service's ticker, or ingest)."""
+        """Called with the service lock held (the service's ticker, or ingest). Each warning on
+        its own: one that fails is counted, and set aside after MAX_FAILURES."""
         with self._lock:
-            rows = self._db.execute("SELECT doc, state, activated, reminded FROM warnings "
+            rows = self._db.execute("SELECT id, doc, state, activated, reminded, failures FROM warnings "
                                     "WHERE state IN ('pending', 'active')").fetchall()
-        for doc, state, activated, reminded in rows:
-            w = parse_warning(json.loads(doc))
-            if now >= w.valid_to:
-                self._expire(w, now)
-            elif now >= w.valid_from and state == "pending":
-                self._activate(w, now)
-            elif state == "active":
-                self._remind(w, float(activated), set(json.loads(reminded)), now)
+        for wid, doc, state, activated, reminded, failures in rows:
+            try:
+                w = parse_warning(json.loads(doc))
+            except ValueError as e:  # stored before today's bounds: it can never be acted on
+                self._set_aside(wid, f"ValueError: {e}", now)
+                continue
+            try:
+                if now >= w.valid_to:
+                    self._expire(w, now)
+                elif now >= w.valid_from and state == "pending":
+                    self._activate(w, now)
+                elif state == "active":
+                    self._remind(w, float(activated), set(json.loads(reminded)), now)
+            except Exception as e:
+                self._failed(wid, e, now)
+            else:
+                if failures:
+                    with self._lock:
+                        self._db.execute("UPDATE warnings SET failures = 0, error = NULL WHERE id = ?", (wid,))
+
+    def _failed(self, wid: str, error: Exception, now: float) -> None:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        log.error("weather warning %s failed: %s", wid, reason, exc_info=error)
+        with self._lock:
+            self._db.execute("UPDATE warnings SET failures = failures + 1, error = ? WHERE id = ?", (reason, wid))
+            n = self._db.execute("SELECT failures FROM warnings WHERE id = ?", (wid,)).fetchone()[0]
+        if n >= MAX_FAILURES:
+            self._set_aside(wid, reason, now)
+
+    def _set_aside(self, wid: str, reason: str, now: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE warnings SET state = 'set_aside', set_aside = ?, error = ? WHERE id = ?",
+                             (now, reason, wid))
+        log.error("weather warning %s set aside, no longer acted on: %s", wid, reason)
 
     def restore(self, now: float) -> None:
         """Before the core warms: active warnings hold their signals again (their commands and
-        messages were sent before the restart; expiry restores reporting as usual)."""
+        messages were sent before the restart; expiry restores reporting as usual). One that
+        can no longer be read is set aside at once."""
         with self._lock:
-            rows = self._db.execute("SELECT doc FROM warnings WHERE state = 'active'").fetchall()
+            rows = self._db.execute("SELECT id, doc FROM warnings WHERE state = 'active'").fetchall()
         core = self.svc.core
-        for (doc,) in rows:
-            w = parse_warning(json.loads(doc))
+        for wid, doc in rows:
+            try:
+                w = parse_warning(json.loads(doc))
+            except ValueError as e:  # stored before today's bounds: it cannot be acted on
+                self._set_aside(wid, f"ValueError: {e}", now)
+                continue
             if now < w.valid_to:
                 for site in w.sites(self.svc.config.registry):
                     core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
@@ -97,7 +148,10 @@ class WeatherDesk:
             docs = self._db.execute("SELECT doc FROM warnings WHERE state = 'active' AND id != ?", (wid,)).fetchall()
         held: set[str] = set()
         for (doc,) in docs:
-            o = parse_warning(json.loads(doc))
+            try:
+                o = parse_warning(json.loads(doc))
+            except ValueError:  # set aside by its own tick
+                continue
             if o.valid_to > now and LEVEL_INDEX[o.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
                 held |= {s.id for s in o.sites(self.svc.config.registry)}
         return held
@@ -166,3 +220,12 @@ class WeatherDesk:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _doc(wid: str, doc: str) -> dict[str, Any]:
+    """A stored warning as listed; one that no longer parses is listed by its id alone."""
+    try:
+        parsed = json.loads(doc)
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {"id": wid}

@@ -1,12 +1,16 @@
 """Weather warnings from the broker: the province's feed (or a bridge) publishes warning JSON on
-`geowarn/v1/weather/warning`; a bad one is logged with its reason and counted, never a crash."""
+`geowarn/v1/weather/warning` (on the broker the intake uses); a bad one is logged with its
+reason and counted (`geowarn_weather_warnings_refused`), never a crash; the bounds are the HTTP
+API's (weather/warning.py, limits.py)."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING
+
+from geowarn.drivers.base import Invalid
+from geowarn.drivers.payloads import load_json
 
 from ..broker import client_for
 from ..config import IntakeSettings
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("geowarn.weather.mqtt")
 TOPIC = "geowarn/v1/weather/warning"
+MAX_WARNING_BYTES = 64 * 1024  # as over HTTP
 
 
 class WeatherSubscriber:
@@ -31,9 +36,13 @@ class WeatherSubscriber:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            w = self.desk.ingest(json.loads(msg.payload), "mqtt", time.time())
+            try:
+                doc = load_json(msg.payload, MAX_WARNING_BYTES, allow_nan=False)
+            except Invalid as e:
+                raise ValueError(f"not a JSON warning ({e.reason}): {e.detail}"[:300]) from None
+            w = self.desk.ingest(doc, "mqtt", time.time())
             log.info("weather warning %s from %s", w.id, msg.topic)
-        except (ValueError, UnicodeDecodeError) as e:
+        except ValueError as e:
             self.rejected += 1
             log.warning("weather warning on %s refused: %s", msg.topic, e)
         except Exception:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from geowarn.drivers.base import Invalid
-from geowarn.drivers.timestamps import parse_ts
-
+from .. import limits
+from ..limits import NAME_MAX_CHARS
 from ..registry import Registry, Site
 
 # the national warning scale counts down: 一级 red … 四级 blue
@@ -21,6 +21,8 @@ LEVEL_ALIASES = {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": 
                  "蓝色": "blue", "黄色": "yellow", "橙色": "orange", "红色": "red",
                  "4": "blue", "3": "yellow", "2": "orange", "1": "red",
                  "四级": "blue", "三级": "yellow", "二级": "orange", "一级": "red"}
+MAX_COUNTIES = 200
+TEXT_MAX_CHARS = 4000  # the issuer's wording
 
 
 @dataclass(frozen=True)
@@ -49,32 +51,42 @@ class Warning:
 
 
 def parse_warning(doc: Any) -> Warning:
-    """Raises ValueError with a reason a person can act on."""
+    """Raises ValueError with a reason a person can act on; the bounds are limits.py's."""
     if not isinstance(doc, dict):
         raise ValueError("a warning must be a JSON object")
-    level = LEVEL_ALIASES.get(str(doc.get("level", "")).strip())
-    if level is None:
-        raise ValueError(f"level must be blue/yellow/orange/red (or 蓝色…红色, 1–4), not {doc.get('level')!r}")
+    raw_level = doc.get("level", "")
+    level = LEVEL_ALIASES.get(str(raw_level).strip()) if isinstance(raw_level, (str, int)) else None
+    if level is None or isinstance(raw_level, bool):
+        raise ValueError(f"level must be blue/yellow/orange/red (or 蓝色…红色, 1–4), not {str(raw_level)[:40]!r}")
     counties = doc.get("counties") or []
     if isinstance(counties, str):
         counties = [c for c in counties.replace("，", ",").split(",") if c.strip()]
+    if not isinstance(counties, list) or not all(isinstance(c, str) and len(c) <= NAME_MAX_CHARS for c in counties) \
+            or len(counties) > MAX_COUNTIES:
+        raise ValueError(f"counties must be a list of at most {MAX_COUNTIES} county names")
     box = doc.get("box")
     if box is not None:
-        try:
-            box = tuple(float(x) for x in box)
-        except (TypeError, ValueError):
-            box = ()
-        if len(box) != 4 or not (box[0] <= box[2] and box[1] <= box[3]):
-            raise ValueError("box must be [lon_min, lat_min, lon_max, lat_max]")
+        box = _box(box)
     if not counties and box is None:
         raise ValueError("a warning needs counties or a box")
-    try:
-        valid_from, valid_to = parse_ts(doc.get("valid_from")), parse_ts(doc.get("valid_to"))
-    except Invalid as e:
-        raise ValueError(f"valid_from/valid_to: {e.detail}") from None
-    if valid_to <= valid_from:
-        raise ValueError("valid_to must be after valid_from")
-    wid = str(doc.get("id") or "") or hashlib.sha1(json.dumps(
+    valid_from = limits.bounded_ts(doc.get("valid_from"), "valid_from")
+    valid_to = limits.bounded_ts(doc.get("valid_to"), "valid_to")
+    limits.check_span(valid_from, valid_to, limits.MAX_WARNING_S, "a warning")
+    raw_id = doc.get("id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    wid = limits.text(raw_id, "id", limits.ID_MAX_CHARS).strip() or hashlib.sha1(json.dumps(
         [level, sorted(counties), box, valid_from, valid_to], sort_keys=True).encode()).hexdigest()[:10]
-    return Warning(wid, level, tuple(str(c).strip() for c in counties), box, valid_from, valid_to,
-                   str(doc.get("text") or ""))
+    return Warning(wid, level, tuple(c.strip() for c in counties), box, valid_from, valid_to,
+                   limits.text(doc.get("text"), "text", TEXT_MAX_CHARS))
+
+
+def _box(raw: Any) -> tuple[float, float, float, float]:
+    try:
+        box = tuple(float(x) for x in raw) if isinstance(raw, (list, tuple)) else ()
+    except (TypeError, ValueError, OverflowError):
+        box = ()
+    if len(box) != 4 or not all(math.isfinite(x) for x in box) or not (
+            -180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
+        raise ValueError("box must be [lon_min, lat_min, lon_max, lat_max] in degrees")
+    return box  # type: ignore[return-value]

@@ -65,7 +65,7 @@ class Format:
             status = doc.get("status", doc.get("values"))
             if not isinstance(status, dict):
                 raise Invalid(Reason.BAD_SCHEMA, "status must be an object")
-            out.statuses.append(DeviceStatus(device_id, ts, normalise_status(status)))
+            out.statuses.append(DeviceStatus(device_id, ts, normalise_status(status), site))
             return
         values = doc.get("values")
         if not isinstance(values, dict) or not values:
