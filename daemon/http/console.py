@@ -115,6 +115,18 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
 
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """A bundled file; nothing outside the static folder (404 in JSON like every refusal)."""
+    try:
+        path = (STATIC / request.match_info["filename"]).resolve()
+        found = path.is_relative_to(STATIC.resolve()) and path.is_file()
+    except (ValueError, OSError):  # a NUL byte, a name too long
+        found = False
+    if not found:
+        return _error(404, "no such file")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
 async def to_console(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/console/")
 
@@ -200,7 +212,7 @@ def add_console(app: web.Application, service: "Service") -> None:
     app.router.add_get("/console", to_console)
     app.router.add_get("/console/", index)
     app.router.add_get("/console/boundaries.geojson", boundaries)
-    app.router.add_static("/console/static/", STATIC, append_version=False)
+    app.router.add_get("/console/static/{filename:.+}", static_file)
     app.router.add_get("/api/v1/network", get_network)
     app.router.add_get("/api/v1/sites/{id}", get_site)
     app.router.add_get("/api/v1/events", events)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from . import openapi
 from .body import json_response
 from .guard import GATE
 from .settings import HttpSettings
@@ -26,6 +27,7 @@ class HttpServer:
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self.application: web.Application | None = None  # the one being served (its routes)
         self._thread: threading.Thread | None = None
 
     def app(self) -> web.Application:
@@ -42,12 +44,16 @@ class HttpServer:
         from .cap import add_cap_routes
 
         add_cap_routes(app, self.service.alerts.cap)
+        app.router.add_get(openapi.PATH, self._openapi)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         from .console import add_console
 
         add_console(app, self.service)
         return app
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return json_response(openapi.document())  # no data in it: no token
 
     async def _healthz(self, request: web.Request) -> web.Response:
         state, reasons = self.service.health()
@@ -70,7 +76,8 @@ class HttpServer:
         errors: list[BaseException] = []
 
         async def serve() -> None:
-            self._runner = web.AppRunner(self.app(), access_log=None)
+            self.application = self.app()
+            self._runner = web.AppRunner(self.application, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
             await site.start()
