@@ -270,7 +270,7 @@ class Service:
             elif backlog > EXPORT_BACKLOG_DEGRADED:
                 degraded.append(f"export backlog {backlog} rows")
         degraded += self.jobs.failing()
-        degraded += [f"weather warning {wid} set aside: {why}" for wid, why in self.weather.set_aside()]
+        degraded += [f"weather warning {wid} set aside: {why}" for wid, why in self.weather.set_aside(self.clock())]
         overdue = self._outbox_overdue()
         if overdue:
             degraded.append(f"outbox backlog: {overdue} deliveries still undelivered after {OUTBOX_OVERDUE_S:.0f} s")
