@@ -188,10 +188,10 @@ async def events(request: web.Request) -> web.StreamResponse:
 def add_console(app: web.Application, service: "Service") -> None:
     app[SERVICE] = service
     try:  # read and checked once: a broken file is said at start, not on every page load
-        outlines = json.dumps(Boundaries.load(boundaries_path(service.config)).doc, ensure_ascii=False)
+        outlines = dumps(Boundaries.load(boundaries_path(service.config)).doc)
     except ValueError as e:
         log.error("county outlines not drawn: %s", e)
-        outlines = json.dumps({"type": "FeatureCollection", "features": []})
+        outlines = dumps({"type": "FeatureCollection", "features": []})
 
     async def boundaries(request: web.Request) -> web.Response:
         return web.Response(text=outlines, content_type="application/geo+json", headers={"Cache-Control": "no-cache"})
