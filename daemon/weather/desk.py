@@ -101,7 +101,7 @@ class WeatherDesk:
                     self._activate(w, now)
                 elif state == "active":
                     self._remind(w, float(activated), set(json.loads(reminded)), now)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 -- any fault of ours: counted, logged, set aside after 3
                 self._failed(wid, e, now)
             else:
                 if failures:
