@@ -90,7 +90,7 @@ def test_bad_reports_get_a_clear_error_and_are_kept_with_the_reason(chain):
     st, html = chain.http("GET", "/field", token=None)
     assert st == 200 and "/api/v1/field-reports" in html and "viewport" in html
     st, a = chain.report(b"{not json")  # type: ignore[arg-type]
-    assert st == 400 and "JSON object" in a["error"], (st, a)
+    assert st == 400 and "not valid JSON" in a["error"] and a["status"] == "rejected", (st, a)
 
 
 def tiny_jpeg(exif: bytes | None = None) -> bytes:
