@@ -87,7 +87,7 @@ def main() -> None:
     core_rate = out["core_80_sites_30_days_daily_batches"]["readings_per_s"]
     out["ratio_core_to_loop"] = round(core_rate / out["loop_80_sites_30_days"]["readings_per_s"], 1)
     out["memory_per_series_bytes"] = Core(cfg.registry).memory_per_series()
-    out["window_bytes_per_series"] = Windows.bytes_per_series()
+    out["window_bytes_per_series"] = Windows().bytes_per_row()
     out["goals"] = {"readings_per_s_80_sites": 1_000_000, "ratio_to_loop": 10, "bytes_per_series": 64 * 1024}
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")

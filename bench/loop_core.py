@@ -11,7 +11,9 @@ import math
 from collections import deque
 from statistics import median
 
-from geowarn.daemon.rules import RAIN_WINDOWS_H, Rules
+from geowarn.daemon.model.levels import Level
+from geowarn.daemon.model.slots import RAIN_WINDOWS_H
+from geowarn.daemon.rules import Rules
 
 DAY = 86400.0
 
@@ -249,7 +251,7 @@ class LoopCore:
             level = max(level, _level(total, rf.totals_mm.get(h)))
             idr = rf.intensity_duration
             if idr is not None and h in idr.durations_h and total / h >= idr.a * h ** -idr.b:
-                level = max(level, ["normal", "blue", "yellow", "orange", "red"].index(idr.level))
+                level = max(level, Level.of(idr.level))
         ant = rf.antecedent
         if ant is not None and ant.levels is not None:
             day = int(ts // DAY)

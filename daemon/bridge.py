@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .alerts.events import DeviceFault, SiteLevelChange
-from .core.results import CoreResult
+from .model.results import CoreResult
 
 
 def lifecycle_events(result: CoreResult, drill: bool = False) -> Iterator[SiteLevelChange | DeviceFault]:

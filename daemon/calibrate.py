@@ -35,11 +35,12 @@ from geowarn.drivers.kinds import KINDS
 from geowarn.drivers.timestamps import format_ts
 
 from .config import ConfigError, load_config
-from .detectors.stats import median_and_mad
-from .detectors.threshold import MAD_SCALE, SIGNIFICANCE
+from .core.detectors.stats import MAD_SCALE, median_and_mad
+from .core.detectors.threshold import SIGNIFICANCE
 from .journal import Journal, journal_path
+from .model.slots import RAIN_WINDOWS_H
 from .replay import derive_channels, read_rows
-from .rules import RAIN_WINDOWS_H, KindRule, Levels, Rules, default_rules_dir, load_rules, rules_for_config
+from .rules import KindRule, Levels, Rules, default_rules_dir, load_rules, rules_for_config
 
 YEAR_H = 365 * 24
 T2_MIN_YEARS = 2

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .intake import LATENCY_BUCKETS
-from .levels.names import LEVELS
+from .model.levels import Level
 
 if TYPE_CHECKING:
     from .service import Service
@@ -41,7 +41,7 @@ class ServiceCollector:
         yield m
         m = GaugeMetricFamily("geowarn_site_level", "Site warning level: 0 normal, 1 blue … 4 red", labels=["site"])
         for site, level in sorted(svc.core.site_levels().items()):
-            m.add_metric([site], LEVELS.index(level))
+            m.add_metric([site], Level.of(level))
         yield m
         buckets, acc = [], 0
         for bound, n in zip((*LATENCY_BUCKETS, float("inf")), s.latency_counts):

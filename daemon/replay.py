@@ -30,8 +30,8 @@ from geowarn.drivers.timestamps import format_ts, parse_ts
 
 from .config import ConfigError, load_config
 from .core import Core, CoreResult
+from .model.levels import LEVELS, Level
 from .registry import Registry
-from .levels.names import LEVEL_INDEX, LEVELS
 from .rules import load_rules, rules_for_config
 from .skill import read_events, skill, skill_summary
 
@@ -250,7 +250,7 @@ def summary(o: ReplayOutcome) -> str:
         lines.append(f"  ... and {len(r.level_changes) - 50} more (use --report)")
     peak: dict[str, str] = {}
     for e in r.level_changes:
-        if LEVEL_INDEX[e.level] > LEVEL_INDEX[peak.get(e.site, "normal")]:
+        if Level.of(e.level) > Level.of(peak.get(e.site, "normal")):
             peak[e.site] = e.level
     lines.append("highest level per site: " + (", ".join(f"{s} {lv}" for s, lv in sorted(peak.items())) or "none above normal"))
     lines.append(f"forecasts: {len(r.forecasts)}")

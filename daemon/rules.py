@@ -19,10 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .config import ConfigError, _read_yaml, _validate
-from .levels.names import LEVEL_INDEX
-
-LevelName = Literal["normal", "blue", "yellow", "orange", "red"]
-RAIN_WINDOWS_H = (1, 3, 6, 12, 24, 72)
+from .model.levels import Level, LevelName
+from .model.slots import RAIN_WINDOWS_H
 
 
 class _R(BaseModel):
@@ -170,11 +168,11 @@ class SiteRule(_R):
 
     @property
     def single_max_i(self) -> int:
-        return LEVEL_INDEX[self.single_max]
+        return Level.of(self.single_max)
 
     @property
     def corroborate_min_i(self) -> int:
-        return LEVEL_INDEX[self.corroborate_min]
+        return Level.of(self.corroborate_min)
 
 
 class MarkerRule(_R):

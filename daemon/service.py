@@ -20,10 +20,10 @@ from .alerts.service import AlertService
 from .bridge import lifecycle_events
 from .config import Config, ConfigError, load_config
 from .core.engine import Core
-from .core.results import CoreResult
 from .intake import Committed, Intake
 from .jobs import Jobs
 from .journal import Journal, journal_path
+from .model.results import CoreResult
 from .registry import Registry
 from .rules import rules_for_config
 from .sdnotify import Notifier

@@ -25,7 +25,7 @@ from geowarn.drivers.base import Invalid
 from geowarn.drivers.timestamps import format_ts, parse_ts
 
 from .config import ConfigError
-from .levels.names import LEVEL_INDEX, LEVELS, YELLOW
+from .model.levels import LEVELS, Level
 
 LOOK_BACK_S = 72 * 3600.0  # the window before an event that counts for it
 FOLLOW_S = 72 * 3600.0  # an alert day with no event this long after it is a false alarm
@@ -143,10 +143,10 @@ def skill(level_changes: list[Any], events: list[Event], record: dict[str, tuple
           hit_level: str = "yellow") -> dict[str, Any]:
     """level_changes: the replay's (ts, site, level); record: each site's first and last reading.
     Returns the report's `skill` section."""
-    hit_i = LEVEL_INDEX[hit_level]
+    hit_i = Level.of(hit_level)
     per_site: dict[str, list[tuple[float, int]]] = {s: [] for s in record}
     for ch in level_changes:
-        per_site.setdefault(ch.site, []).append((ch.ts, LEVEL_INDEX[ch.level]))
+        per_site.setdefault(ch.site, []).append((ch.ts, Level.of(ch.level)))
     lines = {s: Timeline(per_site[s], *record[s]) for s in record}
     rows = []
     hits = judged = 0
@@ -174,7 +174,7 @@ def skill(level_changes: list[Any], events: list[Event], record: dict[str, tuple
     alert_days = false_days = 0
     sites_out = {}
     for s, line in sorted(lines.items()):
-        days = line.days_at(YELLOW)
+        days = line.days_at(Level.YELLOW)
         mine = [ev for ev in events if ev.site in (None, s)]
         false = {d for d in days if not any(d * DAY_S <= ev.start < (d + 1) * DAY_S + FOLLOW_S for ev in mine)}
         alert_days += len(days)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .scenario import LEVELS, Scenario
+from geowarn.daemon.model.levels import Level
+
+from .scenario import Scenario
 
 HOUR = 3600.0
 
@@ -21,10 +23,10 @@ class Outcome:
     accelerated_sites: set[str] = field(default_factory=set)
 
     def max_level(self, site: str) -> str:
-        return max((lv for _, lv in self.level_changes.get(site, [])), key=LEVELS.index, default="normal")
+        return max((lv for _, lv in self.level_changes.get(site, [])), key=Level.of, default="normal")
 
     def first_at_or_above(self, site: str, level: str) -> float | None:
-        return min((ts for ts, lv in self.level_changes.get(site, []) if LEVELS.index(lv) >= LEVELS.index(level)),
+        return min((ts for ts, lv in self.level_changes.get(site, []) if Level.of(lv) >= Level.of(level)),
                    default=None)
 
 
@@ -48,10 +50,10 @@ def judge(scenario: Scenario, outcome: Outcome, failure_times: dict[str, float])
         check(f"level {site}", got == level, f"reached {got}, expected {level}")
     for site, level in e.max_levels.items():
         got = outcome.max_level(site)
-        check(f"at most {site}", LEVELS.index(got) <= LEVELS.index(level), f"reached {got}, at most {level}")
+        check(f"at most {site}", Level.of(got) <= Level.of(level), f"reached {got}, at most {level}")
     others = sorted(set(outcome.level_changes) - set(e.levels) - set(e.max_levels))
     too_high = [f"{s} {outcome.max_level(s)}" for s in others
-                if LEVELS.index(outcome.max_level(s)) > LEVELS.index(e.others_max_level)]
+                if Level.of(outcome.max_level(s)) > Level.of(e.others_max_level)]
     check("other sites", not too_high, f"above {e.others_max_level}: {', '.join(too_high)}" if too_high
           else f"all at or below {e.others_max_level}")
     for site, roles in e.notified.items():

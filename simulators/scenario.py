@@ -14,11 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geowarn.daemon.config import ConfigError, _line_of, _read_yaml, _validate, place
+from geowarn.daemon.model.levels import LevelName
 from geowarn.daemon.registry import ROLES, Registry
 from geowarn.drivers.kinds import KINDS
 
-LEVELS = ("normal", "blue", "yellow", "orange", "red")
-Level = Literal["normal", "blue", "yellow", "orange", "red"]
 Role = Literal[ROLES]  # type: ignore[valid-type]
 FaultType = Literal["offline", "spike", "flatline", "jump", "broken_siren", "no_solar"]
 # what a technician should be told about a device; the detector side names these
@@ -116,15 +115,15 @@ class Expect(_Strict):
     """What the warning chain should do. Sites named in neither `levels` nor `max_levels` must
     stay at or below `others_max_level`."""
 
-    levels: dict[str, Level] = {}  # highest level each site must reach
-    max_levels: dict[str, Level] = {}  # sites that may rise, but no higher than this
-    others_max_level: Level = "normal"  # every site named in neither
+    levels: dict[str, LevelName] = {}  # highest level each site must reach
+    max_levels: dict[str, LevelName] = {}  # sites that may rise, but no higher than this
+    others_max_level: LevelName = "normal"  # every site named in neither
     notified: dict[str, tuple[Role, ...]] = {}  # site -> roles that must get a warning
     not_notified: dict[str, tuple[Role, ...]] = {}  # site -> roles that must not
     device_faults: tuple[DeviceFaultExpectation, ...] = ()  # raised to technicians
     no_household_warning: bool = False  # nothing at all may reach a household
     min_lead_time_h: float | None = Field(None, ge=0)  # first warning at >= lead_level before t_f
-    lead_level: Level = "yellow"
+    lead_level: LevelName = "yellow"
     sirens: dict[str, Literal["succ", "fail", "none"]] = {}  # alarm device -> its reply
     accelerated_sites: tuple[str, ...] = ()  # sites told to report faster (yellow and above)
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from geowarn.daemon.config import Config, load_config
 
-from geowarn.daemon.detectors.quality import offline_after
+from geowarn.daemon.core.detectors.quality import offline_after
 from geowarn.daemon.registry import Registry
 from geowarn.daemon.rules import rules_for_config
 from geowarn.daemon.service import Service

@@ -85,4 +85,4 @@ def test_voight_reasons_carry_velocity_and_acceleration():
     assert "acceleration" in tangent[-1].reason_en and "加速度" in tangent[-1].reason_zh
     sid = core.series.get("VOIGHT", "cm1", "width")
     # 5 days before failure under Voight's law (alpha = 2): v = 2 mm/day * 20/5, a = v²/(v0·T) > 0
-    assert core.ctx[sid, 0] > 4 and core.ctx[sid, 2] > 0
+    assert core.state.v_now[sid] > 4 and core.state.accel[sid] > 0

@@ -18,7 +18,7 @@ def test_one_instrument_alone_is_capped_at_yellow():
     s1 = core.intern("S1", "c1", "crack", "width")
     t, x = _moving()
     res = feed(core, s1, t, x, batch=12)
-    assert core.ser_level[s1] == 4  # the crack meter itself is at red (rate >= 430 mm/day)
+    assert core.state.level[s1] == 4  # the crack meter itself is at red (rate >= 430 mm/day)
     assert [s.level for s in res.signals if s.device == "c1"][-1] == "red"
     assert core.site_levels()["S1"] == "yellow"
     # all at once: the site goes straight to the cap, and says why
@@ -79,7 +79,7 @@ def test_rain_alone_is_capped_too():
     core, sid = _rain_core()
     ts = T0 + np.arange(1, 7) * 600.0
     feed(core, sid, ts, [15, 15, 15, 15, 15, 15])  # 90 mm in an hour: red by the table
-    assert core.ser_level[sid] == 4
+    assert core.state.level[sid] == 4
     assert core.site_levels()["S1"] == "yellow"
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from geowarn.daemon.core import Core
+from geowarn.daemon.model.slots import Slot
 from geowarn.drivers.base import DeviceStatus
 
 from corehelp import H, T0, creep, feed, registry
@@ -22,7 +23,7 @@ def test_a_spike_is_a_fault_and_never_a_warning():
     assert res.signals == [] and res.level_changes == []
     assert core.site_levels()["S1"] == "normal"
     # the spike is out of every window: the change over 30 days stays tiny
-    assert core.sig_value[sid, 1] < 5
+    assert core.state.slot_value[sid, Slot.CHANGE] < 5
 
 
 def test_a_spike_in_a_large_batch_is_judged_the_same():
@@ -40,8 +41,8 @@ def test_a_real_step_is_kept_as_movement():
     x[150:] += 60.0  # a real 60 mm slip that stays
     res = feed(core, sid, t, x)
     assert not [f for f in res.faults if f.fault in ("spike", "jump")]
-    assert core.sig_value[sid, 1] > 55  # change over the window sees it
-    assert core.sig_level[sid, 1] == 1  # 60 mm reaches the blue change threshold (50 mm)
+    assert core.state.slot_value[sid, Slot.CHANGE] > 55  # change over the window sees it
+    assert core.state.slot_level[sid, Slot.CHANGE] == 1  # 60 mm reaches the blue change threshold (50 mm)
 
 
 def test_a_reference_jump_is_removed_from_the_series():
@@ -51,8 +52,8 @@ def test_a_reference_jump_is_removed_from_the_series():
     x[150:] += 900.0  # antenna moved: a step beyond the 500 mm jump rule
     res = feed(core, sid, t, x)
     assert [f.fault for f in res.faults] == ["jump"]
-    assert abs(core.offset[sid] - 900.0) < 15
-    assert core.ser_level[sid] == 0 and core.site_levels()["S1"] == "normal"
+    assert abs(core.state.offset[sid] - 900.0) < 15
+    assert core.state.level[sid] == 0 and core.site_levels()["S1"] == "normal"
 
 
 def test_out_of_range_is_a_fault_not_data():

@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 
 from geowarn.daemon.core import Core
-from geowarn.daemon.rules import RAIN_WINDOWS_H
+from geowarn.daemon.model.slots import RAIN_WINDOWS_H, Slot
 
 from corehelp import H, T0, feed, registry
 from datasets import _utc, data_file
@@ -68,7 +68,7 @@ def test_cumulative_counter_with_reset_gives_the_same_totals_as_increments():
     cm, ct = c.intern("S1", "r1", "rain", "mm"), c.intern("S1", "r1", "rain", "total")
     for t, m, tot in zip(ts, inc, counter):
         c.process([cm, ct], [t, t], [m, tot])
-    assert c.ser_level[ct] == 0 and not c.p.judged[ct]
+    assert c.state.level[ct] == 0 and not c.p.judged[ct]
     assert c.rain_totals(cm)[3] == inc.sum()
 
 
@@ -80,9 +80,9 @@ def test_hunan_table_any_window_reached():
     res = feed(core, sid, ts, np.full(60, 2.0))
     sig = res.signals[0]
     assert sig.detector in ("rain_6h", "intensity_duration")
-    assert core.sig_level[sid, 5 + RAIN_WINDOWS_H.index(6)] == 1
-    assert core.sig_value[sid, 5 + RAIN_WINDOWS_H.index(6)] == 72.0
-    assert core.sig_level[sid, 5 + RAIN_WINDOWS_H.index(1)] == 0
+    assert core.state.slot_level[sid, Slot.RAIN_6H] == 1
+    assert core.state.slot_value[sid, Slot.RAIN_6H] == 72.0
+    assert core.state.slot_level[sid, Slot.RAIN_1H] == 0
 
 
 def test_intensity_duration_and_antecedent_rainfall():
@@ -91,9 +91,9 @@ def test_intensity_duration_and_antecedent_rainfall():
     # 20 mm once a day for 10 days: EAR = sum 20 * 0.84^i over the days held
     days = T0 - (T0 % 86400) + np.arange(10) * 86400 + 3600
     feed(core, sid, days, np.full(10, 20.0))
-    ear = core.sig_value[sid, 11]
+    ear = core.state.slot_value[sid, Slot.ANTECEDENT]
     assert abs(ear - sum(20 * 0.84 ** i for i in range(10))) < 1e-9
-    assert core.sig_level[sid, 11] == 1  # 103 mm: blue (100)
+    assert core.state.slot_level[sid, Slot.ANTECEDENT] == 1  # 103 mm: blue (100)
     # 20 mm in one hour exceeds Caine's I = 14.82 D^-0.39 at D = 1 h
-    assert core.sig_level[sid, 12] == 1
-    assert abs(core.sig_thr[sid, 12] - 14.82) < 1e-9
+    assert core.state.slot_level[sid, Slot.INTENSITY_DURATION] == 1
+    assert abs(core.state.slot_threshold[sid, Slot.INTENSITY_DURATION] - 14.82) < 1e-9

@@ -7,6 +7,7 @@ import pytest
 
 from geowarn.daemon.config import ConfigError, load_config
 from geowarn.daemon.core import Core
+from geowarn.daemon.model.levels import Level
 from geowarn.daemon.rules import default_rules_dir, load_rules
 
 DEFAULTS = default_rules_dir() / "defaults.yaml"
@@ -26,8 +27,8 @@ def test_site_file_override_reaches_the_core():
     core = Core(load_config().registry)
     a = core.intern("XTX001", "430321010001", "gnss", "dh")
     b = core.intern("XTX002", "430321010002", "gnss", "dh")
-    assert core.p.rate_tab[a, 0] == 1.5  # alert_rules/sites/XTX001.yaml
-    assert core.p.rate_tab[b, 0] == 2.0 and core.p.rate_tab[a, 3] == core.p.rate_tab[b, 3]
+    assert core.p.rate_tab[a, Level.BLUE - 1] == 1.5  # alert_rules/sites/XTX001.yaml
+    assert core.p.rate_tab[b, Level.BLUE - 1] == 2.0 and core.p.rate_tab[a, Level.RED - 1] == core.p.rate_tab[b, Level.RED - 1]
 
 
 def _rules_dir(tmp_path: Path, site_text: str | None = None, defaults_extra: str = "") -> Path:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from geowarn.daemon.config import ConfigError
+from geowarn.daemon.model.levels import Level
 from geowarn.simulators.fleet import Fleet
-from geowarn.simulators.scenario import LEVELS, list_scenarios, load_scenario
+from geowarn.simulators.scenario import list_scenarios, load_scenario
 
 START = 1_790_000_000.0
 HOUR = 3600.0
@@ -192,7 +193,7 @@ def test_the_heavy_rain_day_reaches_the_orange_row_at_every_gauge_and_nowhere_el
         if site.county == county:
             assert level == "orange", (site.id, level)
         else:
-            assert LEVELS.index(level) <= LEVELS.index(sc.expect.others_max_level), (site.id, level)
+            assert Level.of(level) <= Level.of(sc.expect.others_max_level), (site.id, level)
         # gauges report every 10 minutes while it rains and their counters add up
         totals = [v["total"] for _, v in rows[d.id]]
         assert totals[-1] - totals[0] == pytest.approx(sum(v["mm"] for _, v in rows[d.id][1:]), abs=0.05)

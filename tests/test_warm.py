@@ -35,7 +35,7 @@ def test_warm_rebuilds_state_silently(tmp_path):
         assert warm.site_levels() == live.site_levels() == {"S1": "yellow"}
         for a, b in ((warm, live),):
             n = len(a.series)
-            assert np.array_equal(a.ser_level[:n], b.ser_level[:n])
+            assert np.array_equal(a.state.level[:n], b.state.level[:n])
             assert np.array_equal(a.win.count[:n], b.win.count[:n])
         # the next live batch after the restart: the level is not announced again
         nxt = [(Reading("r1", "rain", "mm", T0 + 145 * 600.0, 0.0), "S1")]

@@ -6,15 +6,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from ..model.levels import Level
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Site
 from .manager import AlertManager
 from .messages import _zone
 from .outbox import OutCommand, OutMessage, enqueue_command, enqueue_message
 
 PRIORITY_PATROL = 3
-LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
-# the national `alarm` scale, which the warning command follows: 0 red … 3 blue
-NATIONAL_LEVEL = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
 
 
 def _when(mgr: AlertManager, ts: float) -> str:
@@ -25,8 +23,8 @@ def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: floa
            reminder: bool, now: float) -> int:
     """Tell the site's monitors to patrol (or remind them); the number of messages queued."""
     span = f"{_when(mgr, valid_from)}–{_when(mgr, valid_to)}"
-    zh_title = f"【地质灾害气象风险{LEVEL_ZH[level]}预警】{'巡查提醒' if reminder else '巡查指令'} {site.name}"
-    zh_body = (f"{'尚未收到您的巡查报告。' if reminder else ''}{site.name}（{site.id}）位于{LEVEL_ZH[level]}气象风险预警区域，"
+    zh_title = f"【地质灾害气象风险{Level.of(level).colour_zh}预警】{'巡查提醒' if reminder else '巡查指令'} {site.name}"
+    zh_body = (f"{'尚未收到您的巡查报告。' if reminder else ''}{site.name}（{site.id}）位于{Level.of(level).colour_zh}气象风险预警区域，"
                f"有效期 {span}。请立即巡查：读取裂缝标记，查看有无新裂缝、地面鼓胀、渗水或浑水、落石掉块、"
                f"树木电杆歪斜、异常声响，并提交现场报告（/field）。发现险情立即报告并组织避让。")
     en_title = f"[Weather risk {level}] {'patrol reminder' if reminder else 'patrol order'} {site.name}"
@@ -59,7 +57,7 @@ def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: flo
                 continue
             if accelerate and dev.protocol == "national":
                 cmds = [("meteorologicalearlywarning",
-                         {"level": NATIONAL_LEVEL[level], "effective_time": hours,
+                         {"level": Level.of(level).national, "effective_time": hours,
                           "lon_range": f"{box[0]:.4f},{box[2]:.4f}", "lat_range": f"{box[1]:.4f},{box[3]:.4f}"})]
             else:
                 from .device_commands import _param

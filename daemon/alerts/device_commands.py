@@ -7,13 +7,12 @@ from typing import Any
 
 from geowarn.drivers.formats import format_classes
 
+from ..model.levels import Level
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Device, Registry, Site
 from .messages import Renderer
 from .outbox import OutCommand, msgid_for
 from .settings import DeviceCommand, SamplingSettings, SirenSettings
 
-# the national `alarm` command counts levels down: 0 red … 3 blue
-ALARM_LEVEL = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
 PRIORITY_ALARM, PRIORITY_BROADCAST, PRIORITY_SAMPLING = 0, 1, 5
 
 
@@ -49,7 +48,7 @@ class CommandPlanner:
                 continue
             base = f"a{alert_id}:{round_}:siren:{level}:{dev.id}"
             out.append(self._command(alert_id, base + ":alarm", site, dev, "alarm",
-                                     {"type": self.sirens.alarm_type, "level": ALARM_LEVEL[level]},
+                                     {"type": self.sirens.alarm_type, "level": Level.of(level).national},
                                      "siren", PRIORITY_ALARM, drill))
             if self.sirens.broadcast:
                 size = len(text.encode("gb2312", "replace"))

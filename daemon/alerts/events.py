@@ -8,16 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-LEVELS = ("normal", "blue", "yellow", "orange", "red")
-_RANK = {name: i for i, name in enumerate(LEVELS)}
-
-
-def rank(level: str) -> int:
-    """0 for normal … 4 for red; ValueError for anything else."""
-    try:
-        return _RANK[level]
-    except KeyError:
-        raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}") from None
+from ..model.levels import Level
 
 
 def _check_ts(name: str, ts: float | None) -> None:
@@ -39,8 +30,8 @@ class SiteLevelChange:
     drill: bool = False
 
     def __post_init__(self) -> None:
-        rank(self.level)
-        rank(self.previous)
+        Level.of(self.level)  # ValueError for anything but a level's key
+        Level.of(self.previous)
         _check_ts("ts", self.ts)
         _check_ts("forecast_failure_ts", self.forecast_failure_ts)
         if not self.site:

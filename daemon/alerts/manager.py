@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from geowarn.drivers.base import CommandReply
 
 from .. import limits
+from ..model.levels import Level
 from ..registry import Registry, Site
 from . import outbox, store
 from .db import Database
 from .device_commands import CommandPlanner
-from .events import DeviceFault, SiteLevelChange, rank
+from .events import DeviceFault, SiteLevelChange
 from .messages import Renderer
 from .outbox import OutMessage
 from .recipients import Recipient
@@ -51,7 +52,7 @@ class ExpressLane(Protocol):
         """After commit: publish them now."""
 
 
-PRIORITY_HAZARD = 10  # + 4 - rank: red messages leave before blue ones
+PRIORITY_HAZARD = 10  # + RED - level: red messages leave before blue ones
 PRIORITY_FAULT = 20
 
 
@@ -234,7 +235,7 @@ class AlertManager:
     def _level_change(self, db: sqlite3.Connection, ev: SiteLevelChange) -> int | None:
         site = self._site(ev.site)
         alert = store.open_hazard(db, site.id, ev.drill)
-        new, prev = rank(ev.level), rank(ev.previous)
+        new, prev = Level.of(ev.level), Level.of(ev.previous)
         if alert is None:
             if new == 0 or new <= prev:
                 return None  # a fall (or all-clear) with no open alert: e.g. after a stand-down
@@ -248,15 +249,15 @@ class AlertManager:
         elif new == 0:
             self._close(db, alert, "closed", None, "", ev.ts)
             return alert.id
-        elif new != rank(alert.level):
-            raised = new > rank(alert.level)
+        elif new != Level.of(alert.level):
+            raised = new > Level.of(alert.level)
             changes: dict[str, Any] = dict(level=ev.level, level_since=ev.ts, updated_at=ev.ts, reasons=ev.reasons,
                                            forecast_failure_ts=ev.forecast_failure_ts)
             # repeats of the old level still waiting would now say the wrong thing
             outbox.cancel_pending(db, alert.id, f"a{alert.id}:%:repeat:%", self.clock())
             if raised:  # a higher level needs a fresh acknowledgement and restarts escalation
                 changes.update(acked_at=None, acked_by=None, acked_via=None, tier=0,
-                               max_level=ev.level if new > rank(alert.max_level) else alert.max_level)
+                               max_level=ev.level if new > Level.of(alert.max_level) else alert.max_level)
             store.update(db, alert.id, **changes)
             store.audit(db, alert.id, ev.ts, "raised" if raised else "lowered", None, level=ev.level,
                         previous=alert.level, reasons=ev.reasons)
@@ -277,7 +278,7 @@ class AlertManager:
     def _devices_for_level(self, db: sqlite3.Connection, alert: Alert, site: Site, level: str, ts: float) -> None:
         now = self.clock()
         if level in self.planner.siren_levels(site, alert.drill) and (
-                alert.siren_level is None or rank(level) > rank(alert.siren_level)):
+                alert.siren_level is None or Level.of(level) > Level.of(alert.siren_level)):
             commands = self.planner.siren(alert.id, alert.round, site, level, alert.drill)
             fresh = [c for c in commands if outbox.enqueue_command(db, c, now)]
             if fresh and self.express is not None:
@@ -288,7 +289,7 @@ class AlertManager:
             store.update(db, alert.id, siren_level=level)
             store.audit(db, alert.id, ts, "sirens", None, level=level, devices=sorted({c.device for c in commands}))
         at = self.sampling.accelerate_at
-        if at is not None and rank(level) >= rank(at) and not alert.accelerated:
+        if at is not None and Level.of(level) >= Level.of(at) and not alert.accelerated:
             for c in self.planner.reporting(alert.id, site, True, alert.drill):
                 outbox.enqueue_command(db, c, now)
             store.update(db, alert.id, accelerated=1)
@@ -417,7 +418,7 @@ class AlertManager:
                 msg = self.renderer.hazard(lang=rec.lang, event=event, site=site, level=level, role=rec.role,
                                            reasons=alert.reasons, forecast_ts=alert.forecast_failure_ts,
                                            alert_id=alert.id, drill=alert.drill, ts=ts, ack_url=self.notify.ack_url)
-            self._enqueue(db, alert, round_, event, rec, msg.title, msg.body, PRIORITY_HAZARD + 4 - rank(level), now)
+            self._enqueue(db, alert, round_, event, rec, msg.title, msg.body, PRIORITY_HAZARD + Level.RED - Level.of(level), now)
         if route.unreachable:
             store.audit(db, alert.id, ts, "unreachable", None, contacts=route.unreachable)
         changes: dict[str, Any] = {"round": round_}

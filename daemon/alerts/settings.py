@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..model.levels import WarningLevelName
 
-Level = Literal["blue", "yellow", "orange", "red"]
 # registry roles plus the escalation tiers' own roles, which only `notify.contacts` supplies
 Role = str
 
@@ -64,7 +64,7 @@ def _default_levels() -> dict[str, LevelPolicy]:
 
 
 class NotifySettings(_Section):
-    levels: dict[Level, LevelPolicy] = Field(default_factory=_default_levels)
+    levels: dict[WarningLevelName, LevelPolicy] = Field(default_factory=_default_levels)
     # device faults: per fault name, else `default`; households are refused here
     fault_roles: dict[str, tuple[Role, ...]] = {"default": ("technician",),
                                                 "siren_failed": ("monitor", "technician")}
@@ -108,12 +108,12 @@ class NotifySettings(_Section):
 
 
 class SiteSirens(_Section):
-    levels: tuple[Level, ...] | None = None
+    levels: tuple[WarningLevelName, ...] | None = None
     enabled: bool = True
 
 
 class SirenSettings(_Section):
-    levels: tuple[Level, ...] = ("red",)
+    levels: tuple[WarningLevelName, ...] = ("red",)
     drills: bool = True  # drills sound the alarms too (the broadcast says 演练)
     alarm_type: str = "L1_LF"  # national `type=`: the sensor code the alarm refers to
     broadcast: bool = True
@@ -142,7 +142,7 @@ class CommandSet(_Section):
 
 
 class SamplingSettings(_Section):
-    accelerate_at: Level | None = "yellow"  # None: never change the devices' reporting
+    accelerate_at: WarningLevelName | None = "yellow"  # None: never change the devices' reporting
     reply_timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(2, ge=0)
     national: CommandSet = CommandSet(

@@ -8,10 +8,14 @@ series updates them with fancy indexing:
 * day: DAY daily bins (sum and count), for long baselines and antecedent rain.
 
 A bin slot is `bin_number % size` and remembers its bin number, so stale slots read as empty
-without ever being swept. Memory per series is `bytes_per_series()` (about 20 KiB)."""
+without ever being swept. Memory per series is `bytes_per_row()` (about 20 KiB)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .columns import Columns, column
 
 RAW = 256
 MID = 720
@@ -128,58 +132,29 @@ def ring_windows(arrays: tuple[np.ndarray, ...], sid: np.ndarray, end: np.ndarra
     return out
 
 
-def grown(a: np.ndarray, cap: int, fill) -> np.ndarray:
-    """`a` with its first axis grown to cap rows, the new rows set to fill. Per-series state
-    grows by doubling when series are interned, never per reading."""
-    out = np.full((cap, *a.shape[1:]), fill, a.dtype)
-    out[: len(a)] = a
-    return out
+@dataclass(eq=False)
+class Windows(Columns):
+    raw_ts: np.ndarray = column(float, np.nan, RAW)
+    raw_v: np.ndarray = column(float, np.nan, RAW)
+    raw_ok: np.ndarray = column(bool, False, RAW)
+    count: np.ndarray = column(np.int64, 0)  # readings ever appended to raw
+    last_ts: np.ndarray = column(float, -np.inf)
+    last_v: np.ndarray = column(float, np.nan)  # latest usable value
+    prev_raw: np.ndarray = column(float, np.nan)  # latest raw value, usable or not
+    run_start: np.ndarray = column(float, np.nan)  # since when the raw value has not changed
+    run_n: np.ndarray = column(np.int64, 0)
+    mid_w: np.ndarray = column(float, 3600.0)  # the series' mid bin width (s)
+    mid_sum: np.ndarray = column(float, 0.0, MID)
+    mid_n: np.ndarray = column(np.float32, 0, MID)
+    mid_dt: np.ndarray = column(np.float32, 0, MID)  # sum of (ts - bin start): the bin's mean time
+    mid_id: np.ndarray = column(np.int32, EMPTY, MID)
+    day_sum: np.ndarray = column(float, 0.0, DAY)
+    day_n: np.ndarray = column(np.float32, 0, DAY)
+    day_id: np.ndarray = column(np.int32, EMPTY, DAY)
 
-
-class Windows:
-    def __init__(self, capacity: int = 256):
-        self.cap = 0
-        self.raw_ts = np.zeros((0, RAW))
-        self.raw_v = np.zeros((0, RAW))
-        self.raw_ok = np.zeros((0, RAW), bool)
-        self.count = np.zeros(0, np.int64)  # readings ever appended to raw
-        self.last_ts = np.zeros(0)
-        self.last_v = np.zeros(0)  # latest usable value
-        self.prev_raw = np.zeros(0)  # latest raw value, usable or not
-        self.run_start = np.zeros(0)  # since when the raw value has not changed
-        self.run_n = np.zeros(0, np.int64)
-        self.mid_w = np.zeros(0)
-        self.mid_sum = np.zeros((0, MID))
-        self.mid_n = np.zeros((0, MID), np.float32)
-        self.mid_dt = np.zeros((0, MID), np.float32)  # sum of (ts - bin start): the bin's mean time
-        self.mid_id = np.zeros((0, MID), np.int32)
-        self.day_sum = np.zeros((0, DAY))
-        self.day_n = np.zeros((0, DAY), np.float32)
-        self.day_id = np.zeros((0, DAY), np.int32)
-        self.ensure(capacity)
-
-    @staticmethod
-    def bytes_per_series() -> int:
-        return RAW * (8 + 8 + 1) + 6 * 8 + MID * (8 + 4 + 4 + 4) + DAY * (8 + 4 + 4)
-
-    def ensure(self, n: int) -> None:
-        if n <= self.cap:
-            return
-        cap = max(n, 2 * self.cap, 64)
-
-        def grow(a: np.ndarray, fill) -> np.ndarray:
-            return grown(a, cap, fill)
-
-        self.raw_ts, self.raw_v = grow(self.raw_ts, np.nan), grow(self.raw_v, np.nan)
-        self.raw_ok = grow(self.raw_ok, False)
-        self.count, self.last_ts = grow(self.count, 0), grow(self.last_ts, -np.inf)
-        self.last_v, self.prev_raw = grow(self.last_v, np.nan), grow(self.prev_raw, np.nan)
-        self.run_start, self.run_n = grow(self.run_start, np.nan), grow(self.run_n, 0)
-        self.mid_w = grow(self.mid_w, 3600.0)
-        self.mid_sum, self.mid_n, self.mid_id = grow(self.mid_sum, 0.0), grow(self.mid_n, 0), grow(self.mid_id, EMPTY)
-        self.mid_dt = grow(self.mid_dt, 0)
-        self.day_sum, self.day_n, self.day_id = grow(self.day_sum, 0.0), grow(self.day_n, 0), grow(self.day_id, EMPTY)
-        self.cap = cap
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.ensure(256)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -20,22 +20,23 @@ import numpy as np
 from geowarn.drivers.base import DeviceStatus, Reading
 from geowarn.drivers.kinds import KINDS
 
-from ..detectors import quality, rainfall, threshold, trend
-from ..detectors.stats import median_and_mad, row_count, row_reduce
-from ..detectors.threshold import MAD_SCALE
-from ..levels.external import External, ExternalSignals
-from ..levels.fusion import SiteLevels
-from ..levels.names import LEVELS, YELLOW
-from ..levels.reasons import SLOTS, UNITS, change_note, describe
+from ..model.external import External
+from ..model.levels import Level
+from ..model.results import CoreResult, Fault, Forecast, LevelChange, Signal
+from ..model.slots import RAIN_SLOTS, THRESHOLD_SLOTS, TREND_SLOTS, Slot
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
-from .buffers import DAY_S, RAW, Windows, by_series_then_time, ends_of, grown, starts_of
+from .buffers import DAY_S, RAW, Windows, by_series_then_time, ends_of, starts_of
+from .columns import grown
+from .detectors import quality, rainfall, threshold, trend
+from .detectors.stats import MAD_SCALE, median_and_mad, row_count, row_reduce
+from .levels.external import ExternalSignals
+from .levels.fusion import SiteLevels, Transition
+from .levels.reasons import UNITS, change_note, describe
 from .params import DEFORM, OTHER, RAIN_MM, RAIN_TOTAL, Params
-from .results import CoreResult, Fault, Forecast, LevelChange, Signal
 from .series import SeriesTable
+from .state import SeriesState
 
-NSLOT = len(SLOTS)
-RAIN0 = SLOTS.index("rain_1h")
 FUTURE_S = 600.0  # readings stamped further ahead of `now` than this are dropped
 FORECAST_EVERY_S = 3600.0  # a valid forecast is reported at most this often per series
 DEFAULT_INTERVAL_S = 7200
@@ -66,21 +67,7 @@ class Core:
         self.external = ExternalSignals()  # markers, observations, weather warnings
         self._site_series: dict[int, list[int]] = {}
         self._dev_site = np.zeros(0, np.int64)  # each device's site, as an array for fusion
-        # per-series detector state
-        self.sig_level = np.zeros((0, NSLOT), np.int8)
-        self.sig_value = np.zeros((0, NSLOT))
-        self.sig_thr = np.zeros((0, NSLOT))
-        self.ser_level = np.zeros(0, np.int8)
-        self.sig_ts = np.zeros(0)  # when the series reached its current level (rain: the batch's peak)
-        self.offset = np.zeros(0)  # removed reference jumps
-        self.pending = np.zeros(0, bool)  # last reading held back as suspect
-        self.last_total = np.zeros(0)
-        self.flat = np.zeros(0, bool)
-        self.fc = np.zeros((0, 5))  # forecast: tf, r2, sigma, velocity, last reported ts
-        self.strong = np.zeros(0, bool)
-        self.ctx = np.zeros((0, 3))  # v_now, v_ref (units/day), acceleration (units/day²) for reasons
-        self.v_ref = np.zeros(0)  # estimated constant-velocity rate per series (tangent angle)
-        self.noise = np.zeros(0)  # per-reading noise per series (robust), for rate significance
+        self.state = SeriesState()  # per-series detector state
         # per-device state
         self.dev_seen = np.zeros(0)
         self.dev_faults: dict[int, dict[str, str]] = {}
@@ -88,7 +75,6 @@ class Core:
         # at yellow and above the service orders accelerated sampling; replay of recorded
         # data turns this off (those devices never got the order)
         self.expect_accelerated = True
-        self._cap = 0
         if registry is not None:
             for site in registry.sites:
                 self.series.site_index(site.id)
@@ -129,22 +115,7 @@ class Core:
     def _grow(self, n: int) -> None:
         self.win.ensure(n)
         self.p.ensure(n)
-        if n <= self._cap:
-            return
-        cap = max(n, 2 * self._cap, 64)
-
-        def g(a: np.ndarray, fill) -> np.ndarray:
-            return grown(a, cap, fill)
-
-        self.sig_level, self.sig_value, self.sig_thr = g(self.sig_level, 0), g(self.sig_value, np.nan), \
-            g(self.sig_thr, np.nan)
-        self.ser_level, self.offset, self.pending = g(self.ser_level, 0), g(self.offset, 0.0), g(self.pending, False)
-        self.sig_ts = g(self.sig_ts, np.nan)
-        self.last_total, self.flat = g(self.last_total, np.nan), g(self.flat, False)
-        self.fc, self.strong, self.ctx = g(self.fc, np.nan), g(self.strong, False), g(self.ctx, np.nan)
-        self.v_ref = g(self.v_ref, np.nan)
-        self.noise = g(self.noise, np.nan)
-        self._cap = cap
+        self.state.ensure(n)
 
     def _sync_sites(self) -> None:
         while self.sites.n < len(self.series.sites):
@@ -262,12 +233,12 @@ class Core:
         inc = v.copy()
         tot = self.p.role[sid] == RAIN_TOTAL
         if tot.any():
-            prev = np.where(starts, self.last_total[sid], np.concatenate(([np.nan], v[:-1])))
+            prev = np.where(starts, self.state.last_total[sid], np.concatenate(([np.nan], v[:-1])))
             d = v - prev
             # a counter that went down was reset: what it shows now fell since the reset
             inc = np.where(tot, np.where(np.isnan(prev), 0.0, np.where(d < 0, v, d)), v)
             ends = ends_of(sid)
-            self.last_total[sid[ends & tot]] = v[ends & tot]
+            self.state.last_total[sid[ends & tot]] = v[ends & tot]
         ok = ~bad
         rings.append((sid, t, v, ok))
         bins.append((sid[ok], t[ok], inc[ok]))
@@ -284,7 +255,7 @@ class Core:
         grp = np.cumsum(starts) - 1
         idx = np.arange(len(sid))
         rank = idx - np.flatnonzero(starts)[grp]
-        pend = self.pending[series].astype(np.int64)
+        pend = self.state.pending[series].astype(np.int64)
         H = int(p.hampel_w[series].max())
         n_in = np.bincount(grp, minlength=len(series))
         width = H + int((n_in + pend).max()) + 1
@@ -297,7 +268,7 @@ class Core:
         seq[rows_p, H] = win.raw_v[series[rows_p], ppos]
         seq_t[rows_p, H] = win.raw_ts[series[rows_p], ppos]
         col = H + pend[grp] + rank
-        x = v - self.offset[sid]
+        x = v - self.state.offset[sid]
         seq[grp, col] = np.where(bad, np.nan, x)
         seq_t[grp, col] = t
         # judge the held-back suspects and the new readings together
@@ -313,8 +284,8 @@ class Core:
         for jj in np.flatnonzero(j.spike):
             s = int(s_j[jj])
             self._fault(res, seq_t[jr[jj], jc[jj]], s, "spike",
-                        f"{seq[jr[jj], jc[jj]] + self.offset[s]:g} against the recent median "
-                        f"{j.median[jj] + self.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
+                        f"{seq[jr[jj], jc[jj]] + self.state.offset[s]:g} against the recent median "
+                        f"{j.median[jj] + self.state.offset[s]:g} (tolerance {j.tol[jj]:.3g}); left out of all detectors")
         step = np.full_like(seq, np.nan)  # confirmed steps: how far they left the recent median
         step[jr, jc] = j.step
         jumps = self._jumps(seq, seq_t, acc, step, series, H, res)
@@ -322,19 +293,19 @@ class Core:
             seq -= jumps
         self._noise(series, np.where(acc, seq, np.nan), n_in)
         if jumps is not None:
-            self.offset[series] += jumps[:, -1]
+            self.state.offset[series] += jumps[:, -1]
         # the previous batch's suspects: accepted ones join the windows late, spikes stay out
         np_ = len(rows_p)
         if np_:
             sp = series[rows_p]
             win.raw_v[sp, ppos] = seq[rows_p, H]
             win.raw_ok[sp, ppos] = j.accept[:np_]
-            self.pending[sp] = j.pending[:np_]
+            self.state.pending[sp] = j.pending[:np_]
         ok = j.accept[np_:] & ~bad
         xs = seq[grp, col]
         rings.append((sid, t, np.where(bad, x, xs), ok))
         ends = ends_of(sid)
-        self.pending[sid[ends]] = j.pending[np_:][ends]
+        self.state.pending[sid[ends]] = j.pending[np_:][ends]
         if np_:
             acc_p = j.accept[:np_]
             bins.append((series[rows_p][acc_p], seq_t[rows_p, H][acc_p], seq[rows_p, H][acc_p]))
@@ -352,10 +323,10 @@ class Core:
             _, mad = median_and_mad(d[enough])
             est = MAD_SCALE * mad / np.sqrt(2.0)
             s = series[enough]
-            old = self.noise[s]
+            old = self.state.noise[s]
             # a running mean over the series' first NOISE_MEMORY readings, then exponential
             w = np.minimum(new[enough] / np.minimum(self.win.count[s] + new[enough], NOISE_MEMORY), 1.0)
-            self.noise[s] = np.where(np.isnan(old), est, old + w * (est - old))
+            self.state.noise[s] = np.where(np.isnan(old), est, old + w * (est - old))
 
     def _jumps(self, seq: np.ndarray, seq_t: np.ndarray, acc: np.ndarray, step: np.ndarray, series: np.ndarray,
                H: int, res: CoreResult) -> np.ndarray | None:
@@ -367,7 +338,7 @@ class Core:
         readings a step is the movement of the gap). At yellow and above something is moving, and
         a step is movement: it stays in the series."""
         lim = self.p.jump[series]
-        lim_step = np.where(self.sites.level[self.series.site_of[series]] < YELLOW, self.p.jump_step[series], np.inf)
+        lim_step = np.where(self.sites.level[self.series.site_of[series]] < Level.YELLOW, self.p.jump_step[series], np.inf)
         hit = np.zeros(seq.shape, bool)
         d = np.full(seq.shape, np.nan)
         ruled = np.flatnonzero(np.isfinite(lim))  # only the rows of a rule with a jump (GNSS, crack)
@@ -411,83 +382,86 @@ class Core:
 
     def _judge(self, touched: np.ndarray, rain_sid: np.ndarray, rain_t: np.ndarray, rain_v: np.ndarray,
                res: CoreResult) -> np.ndarray:
-        p = self.p
-        old = self.ser_level[touched].copy()
+        p, st = self.p, self.state
+        old = st.level[touched].copy()
         d = touched[(p.role[touched] == DEFORM) & p.judged[touched]]
         if len(d):
-            sigma = self.noise[d]
+            sigma = st.noise[d]
             th = threshold.evaluate(self.win, p, d, sigma)
-            tr = trend.evaluate(self.win, p, d, sigma, self.v_ref, self.sig_level[d, 3], th.rate)
-            self.sig_level[d, 0:3], self.sig_value[d, 0:3], self.sig_thr[d, 0:3] = th.level, th.value, th.threshold
-            self.sig_level[d, 3:5], self.sig_value[d, 3:5], self.sig_thr[d, 3:5] = tr.level, tr.value, tr.threshold
-            self.ctx[d, 0], self.ctx[d, 1], self.ctx[d, 2] = tr.v_now, tr.v_ref, tr.accel
-            self.sig_ts[d] = self.win.last_ts[d]
+            tr = trend.evaluate(self.win, p, d, sigma, st.v_ref, st.slot_level[d, Slot.TANGENT], th.rate)
+            for slots, fam in ((THRESHOLD_SLOTS, th), (TREND_SLOTS, tr)):
+                st.slot_level[d, slots], st.slot_value[d, slots], st.slot_threshold[d, slots] = \
+                    fam.level, fam.value, fam.threshold
+            st.v_now[d], st.v_angle[d], st.accel[d] = tr.v_now, tr.v_ref, tr.accel
+            st.level_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
         if rj.any():
             # a gauge at normal that saw no rain in this batch stays at normal: skip it
-            wet = np.zeros(len(self.ser_level), bool)
+            wet = np.zeros(len(st.level), bool)
             wet[rain_sid[rain_v != 0]] = True
-            rj &= wet[rain_sid] | (self.ser_level[rain_sid] > 0)
+            rj &= wet[rain_sid] | (st.level[rain_sid] > 0)
         if rj.any():
             rs, rt = rain_sid[rj], rain_t[rj]
-            st = starts_of(rs)  # grouped by series already
-            series, grp = rs[st], np.cumsum(st) - 1
+            heads = starts_of(rs)  # grouped by series already
+            series, grp = rs[heads], np.cumsum(heads) - 1
             rn = rainfall.evaluate(self.win, p, series, grp, rt)
-            sl = slice(RAIN0, NSLOT)
-            self.sig_level[series, sl], self.sig_value[series, sl], self.sig_thr[series, sl] = \
-                rn.level, rn.value, rn.threshold
-            self.ctx[series, 0] = rn.id_duration_h
-            self.sig_ts[series] = rn.peak_ts
-        self.ser_level[touched] = row_reduce(np.maximum, self.sig_level[touched])
-        changed = touched[self.ser_level[touched] != old]
-        for sid, prev in zip(changed, old[self.ser_level[touched] != old]):
+            st.slot_level[series, RAIN_SLOTS], st.slot_value[series, RAIN_SLOTS], \
+                st.slot_threshold[series, RAIN_SLOTS] = rn.level, rn.value, rn.threshold
+            st.id_duration_h[series] = rn.id_duration_h
+            st.level_ts[series] = rn.peak_ts
+        st.level[touched] = row_reduce(np.maximum, st.slot_level[touched])
+        moved = st.level[touched] != old
+        changed = touched[moved]
+        for sid, prev in zip(changed, old[moved]):
             res.signals.append(self._signal(int(sid), int(prev)))
         return changed
 
     def _forecasts(self, d: np.ndarray, tr: trend.Trend, res: CoreResult) -> None:
+        st = self.state
         valid = ~np.isnan(tr.tf)
-        last = self.fc[d, 4]
+        last = st.fc_reported_ts[d]
         now = self.win.last_ts[d]
-        due = valid & (np.isnan(last) | np.isnan(self.fc[d, 0]) | (now - last >= FORECAST_EVERY_S))
-        self.fc[d, 0], self.fc[d, 1], self.fc[d, 2], self.fc[d, 3] = tr.tf, tr.r2, tr.sigma, tr.v_now
-        self.strong[d] = tr.strong
+        due = valid & (np.isnan(last) | np.isnan(st.fc_failure_ts[d]) | (now - last >= FORECAST_EVERY_S))
+        st.fc_failure_ts[d], st.fc_r2[d], st.fc_sigma_s[d], st.fc_velocity[d] = tr.tf, tr.r2, tr.sigma, tr.v_now
+        st.strong[d] = tr.strong
         for j in np.flatnonzero(due):
             s = int(d[j])
-            self.fc[s, 4] = now[j]
+            st.fc_reported_ts[s] = now[j]
             info = self.series.info[s]
             res.forecasts.append(Forecast(float(now[j]), info.site, info.device, info.channel, float(tr.tf[j]),
                                           float(tr.r2[j]), float(tr.sigma[j]), float(tr.v_now[j])))
 
     def _reason(self, sid: int, slot: int) -> tuple[str, str]:
         info = self.series.info[sid]
-        p = self.p
+        p, st = self.p, self.state
+        tf = float(st.fc_failure_ts[sid])
         ctx = {"change_window_h": float(p.change_win_h[sid]), "rate_window_h": float(p.rate_win_h[sid]),
-               "v_now": float(self.ctx[sid, 0]), "v_ref": float(self.ctx[sid, 1]), "accel": float(self.ctx[sid, 2]),
-               "tf": float(self.fc[sid, 0]) if not math.isnan(self.fc[sid, 0]) else None,
-               "r2": float(self.fc[sid, 1]), "sigma": float(self.fc[sid, 2]),
-               "duration_h": float(self.ctx[sid, 0])}
-        return describe(slot, info.kind, info.device, info.channel, int(self.sig_level[sid, slot]),
-                        float(self.sig_value[sid, slot]), float(self.sig_thr[sid, slot]), ctx)
+               "v_now": float(st.v_now[sid]), "v_ref": float(st.v_angle[sid]), "accel": float(st.accel[sid]),
+               "tf": None if math.isnan(tf) else tf, "r2": float(st.fc_r2[sid]), "sigma": float(st.fc_sigma_s[sid]),
+               "duration_h": float(st.id_duration_h[sid])}
+        return describe(slot, info.kind, info.device, info.channel, int(st.slot_level[sid, slot]),
+                        float(st.slot_value[sid, slot]), float(st.slot_threshold[sid, slot]), ctx)
 
     def _signal(self, sid: int, prev: int) -> Signal:
         info = self.series.info[sid]
-        slot = int(np.argmax(self.sig_level[sid]))
+        st = self.state
+        slot = int(np.argmax(st.slot_level[sid]))
         zh, en = self._reason(sid, slot)
         return Signal(float(self.win.last_ts[sid]), info.site, info.device, info.kind, info.channel,
-                      LEVELS[self.ser_level[sid]], LEVELS[prev], SLOTS[slot], float(self.sig_value[sid, slot]),
-                      float(self.sig_thr[sid, slot]), UNITS.get(info.kind, ""), zh, en)
+                      Level(st.level[sid]).key, Level(prev).key, Slot(slot).key, float(st.slot_value[sid, slot]),
+                      float(st.slot_threshold[sid, slot]), UNITS.get(info.kind, ""), zh, en)
 
     def _flatline(self, sids: np.ndarray, res: CoreResult) -> None:
         if not len(sids):
             return
         flat = quality.flatline(self.win, self.p, sids)
-        for j in np.flatnonzero(flat != self.flat[sids]):
+        for j in np.flatnonzero(flat != self.state.flat[sids]):
             s = int(sids[j])
             self._fault(res, self.win.last_ts[s], s, "flatline",
                         f"the same value for {self.p.flat_h[s]:g} h or more" if flat[j] else "varies again",
                         bool(flat[j]))
-        self.flat[sids] = flat
+        self.state.flat[sids] = flat
 
     # --- site levels ---------------------------------------------------------------------
 
@@ -504,9 +478,9 @@ class Core:
         devs = np.flatnonzero(chosen[self._dev_site])
         judged = ser[self.p.judged[ser]]
         dev_level = np.zeros(len(tbl.devices), np.int8)
-        np.maximum.at(dev_level, tbl.device_of[judged], self.ser_level[judged])
+        np.maximum.at(dev_level, tbl.device_of[judged], self.state.level[judged])
         site_strong = np.zeros(self.sites.n, bool)
-        np.logical_or.at(site_strong, tbl.site_of[ser], self.strong[ser])
+        np.logical_or.at(site_strong, tbl.site_of[ser], self.state.strong[ser])
         ext_top, ext_agree = self.external.arrays(self.sites.n, self.sites.corroborate_min)
         return self.sites.candidates(dev_level[devs], self._dev_site[devs], site_strong, ext_top, ext_agree)
 
@@ -519,32 +493,34 @@ class Core:
         np.maximum.at(ts, site_of, self.win.last_ts[touched])  # each series' latest of the batch
         # a rise dates from when its signals arose (a storm's peak may be early in a long batch)
         rise_ts = np.full(self.sites.n, -np.inf)
-        lit = touched[(self.ser_level[touched] > 0) & ~np.isnan(self.sig_ts[touched])]
-        np.maximum.at(rise_ts, tbl.site_of[lit], self.sig_ts[lit])
+        st = self.state
+        lit = touched[(st.level[touched] > 0) & ~np.isnan(st.level_ts[touched])]
+        np.maximum.at(rise_ts, tbl.site_of[lit], st.level_ts[lit])
         rise_ts = np.where(np.isinf(rise_ts), ts, rise_ts)
         for tr in self.sites.step(sites, cand, top, capped, ts[sites], rise_ts[sites]):
             res.level_changes.append(self._level_change(tr))
 
-    def _level_change(self, tr) -> LevelChange:
+    def _level_change(self, tr: Transition) -> LevelChange:
         head_zh, head_en = change_note(tr.level, tr.previous, tr.capped_from, tr.lowered_after_h)
         zh, en, ev = [head_zh], [head_en], []
-        members = sorted(self._site_series.get(tr.site, []), key=lambda s: -int(self.ser_level[s]))
+        st = self.state
+        members = sorted(self._site_series.get(tr.site, []), key=lambda s: -int(st.level[s]))
         for s in members:
-            if not self.p.judged[s] or self.ser_level[s] == 0:
+            if not self.p.judged[s] or st.level[s] == 0:
                 continue
-            for slot in np.flatnonzero(self.sig_level[s] > 0):
-                z, e = self._reason(s, int(slot))
+            for slot in np.flatnonzero(st.slot_level[s] > 0).tolist():
+                z, e = self._reason(s, slot)
                 zh.append(z)
                 en.append(e)
                 info = self.series.info[s]
-                ev.append({"device": info.device, "channel": info.channel, "detector": SLOTS[slot],
-                           "level": LEVELS[self.sig_level[s, slot]], "value": float(self.sig_value[s, slot]),
-                           "threshold": float(self.sig_thr[s, slot])})
+                ev.append({"device": info.device, "channel": info.channel, "detector": Slot(slot).key,
+                           "level": Level(st.slot_level[s, slot]).key, "value": float(st.slot_value[s, slot]),
+                           "threshold": float(st.slot_threshold[s, slot])})
         for x in sorted(self.external.active(tr.site), key=lambda x: -x.level):
             zh.append(x.reason_zh)
             en.append(x.reason_en)
-            ev.append({"source": x.group, "level": LEVELS[x.level], "raises": x.raises})
-        return LevelChange(tr.ts, self.series.sites[tr.site], LEVELS[tr.level], LEVELS[tr.previous],
+            ev.append({"source": x.group, "level": Level(x.level).key, "raises": x.raises})
+        return LevelChange(tr.ts, self.series.sites[tr.site], Level(tr.level).key, Level(tr.previous).key,
                            tuple(zh), tuple(en), tuple(ev))
 
     # --- time and status -----------------------------------------------------------------
@@ -588,7 +564,7 @@ class Core:
             # at yellow and above the service orders accelerated sampling: once a normal
             # interval has passed since the rise, silence is judged on the accelerated one
             si = self.series.site_ix[dev.site]
-            if self.expect_accelerated and self.sites.level[si] >= YELLOW and now - self.sites.since[si] >= dev.interval_s:
+            if self.expect_accelerated and self.sites.level[si] >= Level.YELLOW and now - self.sites.since[si] >= dev.interval_s:
                 limit = quality.offline_after(dev.accelerated_interval_s, rule.quality.offline_factor)
             seen = self.dev_seen[di]
             active = self.dev_faults.setdefault(di, {})
@@ -669,13 +645,18 @@ class Core:
         return rowid
 
     def site_levels(self) -> dict[str, str]:
-        return {s: LEVELS[self.sites.level[i]] for i, s in enumerate(self.series.sites)}
+        return {s: Level(self.sites.level[i]).key for i, s in enumerate(self.series.sites)}
+
+    def series_level(self, sid: int) -> str:
+        """A series' level (its highest detector slot), "normal" for an unknown id."""
+        return Level(self.state.level[sid]).key if 0 <= sid < len(self.series) else "normal"
 
     def forecast(self, sid: int) -> dict[str, float] | None:
-        if math.isnan(self.fc[sid, 0]):
+        st = self.state
+        if math.isnan(st.fc_failure_ts[sid]):
             return None
-        return {"failure_time": float(self.fc[sid, 0]), "fit_r2": float(self.fc[sid, 1]),
-                "sigma_s": float(self.fc[sid, 2]), "velocity": float(self.fc[sid, 3])}
+        return {"failure_time": float(st.fc_failure_ts[sid]), "fit_r2": float(st.fc_r2[sid]),
+                "sigma_s": float(st.fc_sigma_s[sid]), "velocity": float(st.fc_velocity[sid])}
 
     def rain_totals(self, sid: int) -> dict[int, float]:
         """Rolling totals (mm) ending at the series' latest reading, per window in hours."""
@@ -683,9 +664,8 @@ class Core:
         return {h: float(x) for h, x in zip(rainfall.RAIN_WINDOWS_H, tot)}
 
     def memory_per_series(self) -> int:
-        """Bytes each series costs in windows and detector state."""
-        state = NSLOT * (1 + 8 + 8) + 1 + 8 + 1 + 4 * 8 + 8 + 1 + 5 * 8 + 1 + 2 * 8 + 4 + 4
-        return Windows.bytes_per_series() + self.p.bytes_per_series() + state
+        """Bytes each series costs in windows, compiled rules and detector state."""
+        return self.win.bytes_per_row() + self.p.bytes_per_row() + self.state.bytes_per_row()
 
 
 def _joined(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:

@@ -1,7 +1,7 @@
 """The field desk: takes a monitor's report, checks it, keeps it (accepted or with the reason
 it was refused), journals marker readings like any reading, and hands the core what the report
 means: each marker's movement per hour (markers.py) and the observations, as external signals
-of the site (levels/external.py) that raise and corroborate like an instrument."""
+of the site (model/external.py) that raise and corroborate like an instrument."""
 from __future__ import annotations
 
 import base64
@@ -18,8 +18,8 @@ from geowarn.drivers.kinds import KINDS
 from geowarn.drivers.timestamps import parse_ts
 
 from ..journal import Entry
-from ..levels.external import External
-from ..levels.names import LEVEL_INDEX
+from ..model.external import External
+from ..model.levels import Level
 from ..secrets import secret
 from ..limits import NAME_MAX_CHARS
 from . import markers, photos
@@ -219,7 +219,7 @@ class FieldDesk:
                 ob = self.rule.observations[o]
                 zh = f"群测群防员 {monitor} 报告：{ob.zh}"
                 en = f"monitor {monitor} reports: {ob.en}"
-                sig = External("observation", LEVEL_INDEX[ob.level], True, c.ts, until, zh, en)
+                sig = External("observation", Level.of(ob.level), True, c.ts, until, zh, en)
                 svc._judge(core.set_external(c.site, f"observation:{o}", sig, c.ts))
             return core.site_levels().get(c.site, "normal")
 
@@ -243,7 +243,7 @@ class FieldDesk:
                 ob = self.rule.observations.get(o)
                 if ob is not None:
                     core.external.set(core.series.site_index(r["site"]), f"observation:{o}", External(
-                        "observation", LEVEL_INDEX[ob.level], True, ts, ts + self.rule.observation_valid_h * 3600.0,
+                        "observation", Level.of(ob.level), True, ts, ts + self.rule.observation_valid_h * 3600.0,
                         f"群测群防员 {r['monitor']} 报告：{ob.zh}", f"monitor {r['monitor']} reports: {ob.en}"))
         core._sync_sites()
 

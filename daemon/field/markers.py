@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..levels.names import LEVEL_INDEX, LEVELS
-from ..levels.reasons import LEVEL_ZH_COLOUR
+from ..model.levels import Level
 from ..rules import MarkerRule
 
 
@@ -46,19 +45,19 @@ def judge(history: list[tuple[float, float]], rule: MarkerRule) -> MarkerJudgeme
     rate = _rate(pts[0], pts[1], rule)
     level, thr = rate_level(rate, rule)
     capped = False
-    if level >= LEVEL_INDEX[rule.trend_check_from]:
+    if level >= Level.of(rule.trend_check_from):
         before = None
         if len(pts) == 3:
             before = _rate(pts[1], pts[2], rule)
-        if before is None or rate_level(before, rule)[0] < LEVEL_INDEX[rule.trend_min]:
-            level, capped = LEVEL_INDEX[rule.trend_check_from] - 1, True
+        if before is None or rate_level(before, rule)[0] < Level.of(rule.trend_min):
+            level, capped = Level.of(rule.trend_check_from) - 1, True
             thr = float(rule.rate_mm_h.table()[level - 1]) if level else float("nan")
     return MarkerJudgement(level, rate, thr, capped)
 
 
 def reason(device: str, j: MarkerJudgement) -> tuple[str, str]:
-    lv = LEVELS[j.level]
-    lz = LEVEL_ZH_COLOUR[lv]
+    lv = Level(j.level).key
+    lz = Level(j.level).colour_zh
     note_zh = "（趋势未确认，暂不升级）" if j.trend_capped else ""
     note_en = " (trend not confirmed: held below)" if j.trend_capped else ""
     return (f"裂缝标记 {device} 位移速率 {j.rate_mm_h:.2f} mm/h ≥ {lz}阈值 {j.threshold:g} mm/h（群测群防员读数）{note_zh}",

@@ -14,9 +14,8 @@ from geowarn.drivers.timestamps import format_ts
 
 from ..alerts import store
 from ..alerts.db import Database
-from ..alerts.events import rank
 from ..alerts.store import Alert
-from ..levels.names import LEVELS
+from ..model.levels import LEVELS, Level
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -55,7 +54,7 @@ def _ts(t: float | None) -> str | None:
 
 def alert_order(alerts: list[Alert]) -> list[Alert]:
     """Highest level first, then newest: hazards outrank device faults."""
-    return sorted(alerts, key=lambda a: (-(rank(a.level) if a.kind == "hazard" and a.level else -1),
+    return sorted(alerts, key=lambda a: (-(Level.of(a.level) if a.kind == "hazard" and a.level else -1),
                                          -a.level_since, -a.id))
 
 
@@ -135,7 +134,7 @@ def _series(service: "Service", site_id: str, since: float) -> list[dict[str, An
         sid = core.series.get(site_id, device, channel)
         with service.core_read():
             fc = core.forecast(sid) if sid is not None and kind != "rain" else None
-            level = LEVELS[int(core.ser_level[sid])] if sid is not None and sid < len(core.ser_level) else "normal"
+            level = core.series_level(sid) if sid is not None else "normal"
             rain = core.rain_totals(sid) if sid is not None and kind == "rain" and channel == "mm" else None
         rule = core.rules.for_device(kind, site_id, device)
         out.append({

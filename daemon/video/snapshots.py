@@ -17,6 +17,7 @@ from ..alerts import store
 from ..alerts.events import DeviceFault, SiteLevelChange
 from ..alerts.outbox import OutMessage, enqueue_message
 from ..alerts.recipients import resolve_secrets
+from ..model.levels import Level
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -40,8 +41,7 @@ class Snapshots:
         """After the lifecycle handled a rise: ask the site's cameras, without waiting."""
         if alert_id is None or event.level == "normal" or event.previous == event.level:
             return
-        from ..levels.names import LEVEL_INDEX
-        if LEVEL_INDEX[event.level] < LEVEL_INDEX[event.previous]:
+        if Level.of(event.level) < Level.of(event.previous):
             return
         site = self.svc.config.registry.site(event.site)
         for dev in site.devices if site else ():

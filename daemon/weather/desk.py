@@ -1,5 +1,5 @@
 """Weather warnings in the running service. While a warning is valid, each site in its area:
-carries a weather-risk signal that corroborates but never raises (levels/external.py); has its
+carries a weather-risk signal that corroborates but never raises (model/external.py); has its
 devices on accelerated reporting; has its monitors told to patrol, and reminded when no field
 report arrives within `weather.reminder_h`. At expiry the signal lapses and reporting is
 restored (unless the site's own level keeps it accelerated). Warnings are kept in
@@ -17,8 +17,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..alerts import advisories
-from ..levels.external import External
-from ..levels.names import LEVEL_INDEX
+from ..model.external import External
+from ..model.levels import Level
 from .warning import Warning, parse_warning
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class WeatherDesk:
             if now < w.valid_to:
                 for site in w.sites(self.svc.config.registry):
                     core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
-                    if LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+                    if Level.of(w.level) >= Level.of(self.rule.accelerate_from):
                         self._accelerated.add(site.id)
         core._sync_sites()
 
@@ -152,14 +152,14 @@ class WeatherDesk:
                 o = parse_warning(json.loads(doc))
             except ValueError:  # set aside by its own tick
                 continue
-            if o.valid_to > now and LEVEL_INDEX[o.level] >= LEVEL_INDEX[self.rule.accelerate_from]:
+            if o.valid_to > now and Level.of(o.level) >= Level.of(self.rule.accelerate_from):
                 held |= {s.id for s in o.sites(self.svc.config.registry)}
         return held
 
     def _signal(self, w: Warning, now: float) -> External:
-        zh = f"地质灾害气象风险{advisories.LEVEL_ZH[w.level]}预警（{w.id}）有效"
+        zh = f"地质灾害气象风险{Level.of(w.level).colour_zh}预警（{w.id}）有效"
         en = f"meteorological geohazard risk warning {w.level} ({w.id}) in force"
-        level = LEVEL_INDEX[self.rule.levels.get(w.level, w.level)]
+        level = Level.of(self.rule.levels.get(w.level, w.level))
         return External("weather", level, False, now, w.valid_to, zh, en)  # corroborates, never raises
 
     def _box(self, w: Warning) -> tuple[float, float, float, float]:
@@ -173,17 +173,17 @@ class WeatherDesk:
         svc, mgr, rule = self.svc, self.svc.alerts.manager, self.rule
         for site in w.sites(svc.config.registry):
             svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", self._signal(w, now), now))
-            if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.accelerate_from]:
+            if Level.of(w.level) >= Level.of(rule.accelerate_from):
                 advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), True, now)
                 self._accelerated.add(site.id)
-            if LEVEL_INDEX[w.level] >= LEVEL_INDEX[rule.patrol_from]:
+            if Level.of(w.level) >= Level.of(rule.patrol_from):
                 advisories.patrol(mgr, f"w{w.id}", site, w.level, w.valid_from, w.valid_to, False, now)
         with self._lock:
             self._db.execute("UPDATE warnings SET state = 'active', activated = ? WHERE id = ?", (now, w.id))
         log.info("weather warning %s (%s) active for %d sites", w.id, w.level, len(w.sites(svc.config.registry)))
 
     def _remind(self, w: Warning, activated: float, reminded: set[str], now: float) -> None:
-        if LEVEL_INDEX[w.level] < LEVEL_INDEX[self.rule.patrol_from] or now - activated < self.rule.reminder_h * 3600:
+        if Level.of(w.level) < Level.of(self.rule.patrol_from) or now - activated < self.rule.reminder_h * 3600:
             return
         for site in w.sites(self.svc.config.registry):
             if site.id in reminded:
@@ -208,10 +208,10 @@ class WeatherDesk:
             if site.id in held:  # an overlapping warning still in force keeps them accelerated
                 continue
             self._accelerated.discard(site.id)
-            own = LEVEL_INDEX.get(levels.get(site.id, "normal"), 0)
+            own = Level.of(levels.get(site.id, "normal"))
             # the site's own level keeps its devices accelerated: the alert's all-clear restores them
-            if state == "active" and LEVEL_INDEX[w.level] >= LEVEL_INDEX[self.rule.accelerate_from] and \
-                    (accel_at is None or own < LEVEL_INDEX[accel_at]):
+            if state == "active" and Level.of(w.level) >= Level.of(self.rule.accelerate_from) and \
+                    (accel_at is None or own < Level.of(accel_at)):
                 advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), False, now)
         with self._lock:
             self._db.execute("UPDATE warnings SET state = 'expired' WHERE id = ?", (w.id,))

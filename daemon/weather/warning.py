@@ -14,13 +14,14 @@ from typing import Any
 
 from .. import limits
 from ..limits import NAME_MAX_CHARS
+from ..model.levels import Level
 from ..registry import Registry, Site
 
-# the national warning scale counts down: 一级 red … 四级 blue
-LEVEL_ALIASES = {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red",
-                 "蓝色": "blue", "黄色": "yellow", "橙色": "orange", "红色": "red",
-                 "4": "blue", "3": "yellow", "2": "orange", "1": "red",
-                 "四级": "blue", "三级": "yellow", "二级": "orange", "一级": "red"}
+# a warning's level as issued: its key, its colour word, or the warning scale's grade, which
+# counts down (1 / 一级 red … 4 / 四级 blue)
+_GRADE_ZH = "一二三四"
+LEVEL_ALIASES = {alias: lv.key for lv in Level if lv > Level.NORMAL
+                 for alias in (lv.key, lv.colour_zh, str(lv.national + 1), f"{_GRADE_ZH[lv.national]}级")}
 MAX_COUNTIES = 200
 TEXT_MAX_CHARS = 4000  # the issuer's wording
 

@@ -1,28 +1,10 @@
-"""Signals that do not come from an instrument's series: crack markers read by community
-monitors, their observations, meteorological risk warnings.
-
-Each is held per site under a *source* key; sources of one *group* count once towards
-corroboration (a monitor's report of bulging and seepage is one witness, not two). A signal
-either raises (it may set the site's candidate level, capped like any single instrument) or
-only corroborates (a weather warning: it agrees with an instrument, never warns by itself).
-A signal with `until` lapses then; without, it stands until its source replaces it.
-"""
+"""Signals from outside the series (model/external.py), held per site under a *source* key;
+sources of one group count once towards corroboration."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True, slots=True)
-class External:
-    group: str  # e.g. "marker:S1-M-A", "observation", "weather"
-    level: int
-    raises: bool
-    ts: float
-    until: float | None
-    reason_zh: str
-    reason_en: str
+from ...model.external import External
 
 
 class ExternalSignals:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import grown
-from ..rules import SiteRule
-from .names import RED
+from ...model.levels import Level
+from ...rules import SiteRule
+from ..columns import Columns, column
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,27 +30,25 @@ class Transition:
     lowered_after_h: float | None
 
 
-class SiteLevels:
-    def __init__(self) -> None:
-        self.n = 0
-        self.level = np.zeros(0, np.int8)
-        self.since = np.zeros(0)  # when the level last changed (data time)
-        self.below_since = np.zeros(0)
-        self.corroboration = np.zeros(0, bool)
-        self.single_max = np.zeros(0, np.int8)
-        self.corroborate_min = np.zeros(0, np.int8)
-        self.strong_ok = np.zeros(0, bool)
-        self.hold_s = np.zeros(0)
-        self.hold_red_s = np.zeros(0)
+@dataclass(eq=False)
+class SiteLevels(Columns):
+    """Per site (rows by site index): its level, hysteresis timers and fusion rule."""
+
+    level: np.ndarray = column(np.int8, 0)
+    since: np.ndarray = column(float, np.nan)  # when the level last changed (data time)
+    below_since: np.ndarray = column(float, np.nan)  # since when the candidate stays below it
+    corroboration: np.ndarray = column(bool, False)
+    single_max: np.ndarray = column(np.int8, 0)
+    corroborate_min: np.ndarray = column(np.int8, 0)
+    strong_ok: np.ndarray = column(bool, False)
+    hold_s: np.ndarray = column(float, 0.0)
+    hold_red_s: np.ndarray = column(float, 0.0)
+    n: int = 0  # sites registered
 
     def add(self, rule: SiteRule) -> None:
         """Register the next site index with its rule."""
         i = self.n
-        if i >= len(self.level):
-            cap = max(64, 2 * len(self.level))
-            for name in ("level", "since", "below_since", "corroboration", "single_max", "corroborate_min", "strong_ok",
-                         "hold_s", "hold_red_s"):
-                setattr(self, name, grown(getattr(self, name), cap, 0))
+        self.ensure(i + 1)
         self.level[i], self.below_since[i], self.since[i] = 0, np.nan, np.nan
         self.set_rule(i, rule)
         self.n += 1
@@ -94,7 +92,7 @@ class SiteLevels:
         self.below_since[sites[~down]] = np.nan
         start = down & np.isnan(self.below_since[sites])
         self.below_since[sites[start]] = ts[start]
-        hold = np.where(cur >= RED, self.hold_red_s[sites], self.hold_s[sites])
+        hold = np.where(cur >= Level.RED, self.hold_red_s[sites], self.hold_s[sites])
         lower = down & (ts - self.below_since[sites] >= hold)
         for j in np.flatnonzero(up | lower):
             si = int(sites[j])

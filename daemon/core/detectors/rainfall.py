@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import DAY_S, Windows, ends_of, starts_of
-from ..core.params import Params
-from ..rules import RAIN_WINDOWS_H
+from ...model.slots import RAIN_SLOTS, RAIN_WINDOWS_H, Slot
+from ..buffers import DAY_S, Windows, ends_of, starts_of
+from ..params import Params
 from .stats import level_of, row_reduce, threshold_at
 
 RAIN_BIN_S = 600.0
 WIN_BINS = np.array([int(h * 3600 / RAIN_BIN_S) for h in RAIN_WINDOWS_H])
 NW = len(RAIN_WINDOWS_H)
-ANTECEDENT, ID = NW, NW + 1  # slots after the windows
+# result columns, in the order of RAIN_SLOTS: one per window, then these two
+ANTECEDENT, ID = Slot.ANTECEDENT - RAIN_SLOTS.start, Slot.INTENSITY_DURATION - RAIN_SLOTS.start
 
 
 @dataclass

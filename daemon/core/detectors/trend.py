@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import DAY_S, Windows
-from ..core.params import Params
+from ...model.slots import TREND_SLOTS, Slot
+from ..buffers import DAY_S, Windows
+from ..params import Params
 from .stats import level_of, linfit, rowmedian, threshold_at
 from .threshold import SIGNIFICANCE, rate_per_day, windowed_rate
 
-TANGENT, INVVEL = 0, 1
+# result columns, in the order of TREND_SLOTS
+TANGENT, INVVEL = Slot.TANGENT - TREND_SLOTS.start, Slot.INVERSE_VELOCITY - TREND_SLOTS.start
 _STEPS = np.arange(1, 5, dtype=np.int8)
 
 

@@ -9,14 +9,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import DAY_S, Windows
-from ..core.params import Params
-from .stats import block_means, level_of, row_count, rowmedian, theil_sen, threshold_at
+from ...model.slots import THRESHOLD_SLOTS, Slot
+from ..buffers import DAY_S, Windows
+from ..params import Params
+from .stats import (
+    block_means,
+    level_of,
+    row_count,
+    rowmedian,
+    theil_sen,
+    threshold_at,
+)
 
-MAD_SCALE = 1.4826
 SIGNIFICANCE = 5.0  # standard errors a rate must stand out from the noise (many windows a day)
 
-ABS, CHANGE, RATE = 0, 1, 2
+# result columns, in the order of THRESHOLD_SLOTS
+ABS, CHANGE, RATE = (s - THRESHOLD_SLOTS.start for s in (Slot.ABSOLUTE, Slot.CHANGE, Slot.RATE))
 RATE_BLOCKS = 12
 CHANGE_RECENT = 3  # readings whose median is "now" for the change test
 

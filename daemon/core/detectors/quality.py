@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.buffers import Windows, windows_of
-from ..core.params import Params
-from .stats import median_and_mad, row_count, row_reduce
+from ..buffers import Windows, windows_of
+from ..params import Params
+from .stats import MAD_SCALE, median_and_mad, row_count, row_reduce
 
-MAD_SCALE = 1.4826
 SENSOR_STATE = {-1: "power error / 供电故障", -2: "data error / 数据异常", -3: "no data / 无数据"}
 
 

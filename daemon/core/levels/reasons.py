@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from geowarn.drivers.timestamps import format_ts
 
-from .names import LEVEL_ZH, LEVELS
+from ...model.levels import Level
+from ...model.slots import Slot
 
-SLOTS = ("absolute", "change", "rate", "tangent", "inverse_velocity", "rain_1h", "rain_3h", "rain_6h",
-         "rain_12h", "rain_24h", "rain_72h", "antecedent", "intensity_duration")
 KIND_ZH = {"gnss": "GNSS", "crack": "裂缝计", "tilt": "倾角计", "rain": "雨量计", "pressure": "土压力计",
            "accel": "加速度计", "marker": "裂缝标记", "alarm": "声光报警器", "video": "视频"}
 UNITS = {"gnss": "mm", "crack": "mm", "tilt": "°", "rain": "mm", "pressure": "kPa", "accel": "g", "marker": "mm"}
-LEVEL_ZH_COLOUR = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "normal": "正常"}
 
 
 def _n(x: float) -> str:
@@ -19,12 +17,13 @@ def _n(x: float) -> str:
 
 def describe(slot: int, kind: str, device: str, channel: str, level: int, value: float, thr: float,
              ctx: dict) -> tuple[str, str]:
-    name = SLOTS[slot]
-    lv = LEVELS[level]
+    name = Slot(slot).key
+    lvl = Level(level)
+    lv = lvl.key
     unit = UNITS.get(kind, "")
     who_zh = f"{KIND_ZH.get(kind, kind)} {device} {channel}"
     who_en = f"{kind} {device} {channel}"
-    cmp_zh = f"≥ {LEVEL_ZH_COLOUR[lv]}阈值 {_n(thr)}" if level else "未超阈值"
+    cmp_zh = f"≥ {lvl.colour_zh}阈值 {_n(thr)}" if level else "未超阈值"
     cmp_en = f"≥ {lv} threshold {_n(thr)}" if level else "below thresholds"
     if name == "absolute":
         return (f"{who_zh} 当前值 {_n(value)} {unit} {cmp_zh} {unit}",
@@ -49,7 +48,7 @@ def describe(slot: int, kind: str, device: str, channel: str, level: int, value:
         h = value / 3600.0
         when = format_ts(tf) if tf is not None else "?"
         return (f"{who_zh} 反速度法预测失稳时间 {when}（剩余 {h:.1f} h ± {sg / 3600:.1f} h，R²={r2:.2f}）"
-                + (f" ≤ {LEVEL_ZH_COLOUR[lv]}时限 {thr / 3600:g} h" if level else ""),
+                + (f" ≤ {lvl.colour_zh}时限 {thr / 3600:g} h" if level else ""),
                 f"{who_en} inverse-velocity failure forecast {when} (in {h:.1f} h ± {sg / 3600:.1f} h, "
                 f"r² {r2:.2f})" + (f" within the {lv} horizon {thr / 3600:g} h" if level else ""))
     if name.startswith("rain_"):
@@ -67,13 +66,13 @@ def describe(slot: int, kind: str, device: str, channel: str, level: int, value:
 
 def change_note(level: int, previous: int, capped_from: int | None, lowered_after_h: float | None) -> tuple[str, str]:
     """The sentence that heads a level change."""
-    new, old = LEVELS[level], LEVELS[previous]
-    zh = f"{LEVEL_ZH[old]} → {LEVEL_ZH[new]}"
-    en = f"{old} → {new}"
+    new, old = Level(level), Level(previous)
+    zh = f"{old.zh} → {new.zh}"
+    en = f"{old.key} → {new.key}"
     if capped_from is not None:
-        zh += f"（单一仪器达{LEVEL_ZH[LEVELS[capped_from]]}，未获其他仪器或雨量印证，限为{LEVEL_ZH[new]}）"
-        en += f" (one instrument alone at {LEVELS[capped_from]}, not corroborated: capped at {new})"
+        zh += f"（单一仪器达{Level(capped_from).zh}，未获其他仪器或雨量印证，限为{new.zh}）"
+        en += f" (one instrument alone at {Level(capped_from).key}, not corroborated: capped at {new.key})"
     if lowered_after_h is not None:
-        zh += f"（持续 {lowered_after_h:g} h 低于{LEVEL_ZH[old]}且数据正常，解除降级）"
-        en += f" (below {old} for {lowered_after_h:g} h with data present)"
+        zh += f"（持续 {lowered_after_h:g} h 低于{old.zh}且数据正常，解除降级）"
+        en += f" (below {old.key} for {lowered_after_h:g} h with data present)"
     return zh, en

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MAD_SCALE = 1.4826  # MAD to standard deviation for Gaussian noise
+
 
 def row_count(mask: np.ndarray) -> np.ndarray:
     """True cells per row of a 2-D bool array. numpy's per-row reductions (count_nonzero, sum)
