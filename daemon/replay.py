@@ -31,6 +31,7 @@ from geowarn.drivers.timestamps import format_ts, parse_ts
 from .config import ConfigError, load_config
 from .core import Core, CoreResult
 from .model.levels import LEVELS, Level
+from .model.slots import Slot
 from .registry import Registry
 from .rules import load_rules, rules_for_config
 from .skill import read_events, skill, skill_summary
@@ -63,6 +64,20 @@ class ReplayOutcome:
     core: Core | None = None
     record: dict[str, tuple[float, float]] = field(default_factory=dict)  # each site's first and last reading
     skill: dict[str, Any] | None = None  # against dated events (--events), skill.py
+    rates: dict[int, dict[str, Any]] = field(default_factory=dict)  # per deformation series: what was judged
+
+    def note_rates(self, core: Core, touched: np.ndarray) -> None:
+        """After a batch: each judged deformation series' measured rate (whether or not it stood
+        out of the noise), so a report shows that a sparse series was judged and on what."""
+        st = core.state
+        touched = np.unique(touched)
+        for sid in touched[~np.isnan(st.rate[touched])].tolist():
+            r = self.rates.setdefault(sid, {"judged": 0, "peak_significant": None})
+            r["judged"] += 1
+            r["last"], r["last_se"] = float(st.rate[sid]), float(st.rate_se[sid])
+            sig = float(st.slot_value[sid, Slot.RATE])
+            if sig == sig and (r["peak_significant"] is None or sig > r["peak_significant"]):
+                r["peak_significant"] = sig
 
     def report(self) -> dict[str, Any]:
         r = self.result
@@ -80,6 +95,14 @@ class ReplayOutcome:
                         "channel": f.channel, "detail": f.detail, "active": f.active} for f in r.faults],
             "final_levels": self.final_levels,
             **({"skill": self.skill} if self.skill is not None else {}),
+            # per deformation series: how often its rate was judged, the last measured rate ± its
+            # standard error (units/day) and the highest rate that stood out of its noise
+            "rates": [{"site": i.site, "device": i.device, "channel": i.channel, "judged": r["judged"],
+                       "last_per_day": round(r["last"], 4), "last_se_per_day": round(r["last_se"], 4),
+                       "peak_significant_per_day": None if r["peak_significant"] is None
+                       else round(r["peak_significant"], 4)}
+                      for sid, r in sorted(self.rates.items())
+                      for i in [self.core.series.info[sid]] if self.core is not None],
         }
 
 
@@ -232,6 +255,7 @@ def run_replay(path: str | Path, config: str | None = None, auto_register: bool 
             for lo in range(a, b, BATCH_MAX):
                 hi = min(b, lo + BATCH_MAX)
                 out.result.extend(core.process(ids[lo:hi], ts[lo:hi], vals[lo:hi]))
+                out.note_rates(core, ids[lo:hi])
                 out.result.extend(core.tick(float(ts[hi - 1])))
     out.final_levels = core.site_levels()
     return out

@@ -28,7 +28,7 @@ from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Registry
 from ..rules import Rules, load_rules
 from .buffers import DAY_S, RAW, Windows, by_series_then_time, ends_of, starts_of
 from .columns import grown
-from .detectors import quality, rainfall, threshold, trend
+from .detectors import cadence, quality, rainfall, threshold, trend
 from .detectors.stats import MAD_SCALE, median_and_mad, row_count, row_reduce
 from .levels.external import ExternalSignals
 from .levels.fusion import SiteLevels, Transition
@@ -322,6 +322,13 @@ class Core:
         if enough.any():
             _, mad = median_and_mad(d[enough])
             est = MAD_SCALE * mad / np.sqrt(2.0)
+            # readings on a coarse scale (a tape read to the cm) repeat exactly, and the MAD of
+            # their differences is zero: the noise is then at least the rounding, step/√12
+            flat = est == 0
+            if flat.any():
+                ad = np.abs(d[enough][flat])
+                step = np.where(ad > 0, ad, np.inf).min(axis=1)
+                est[flat] = np.where(np.isfinite(step), step / np.sqrt(12.0), 0.0)
             s = series[enough]
             old = self.state.noise[s]
             # a running mean over the series' first NOISE_MEMORY readings, then exponential
@@ -388,11 +395,19 @@ class Core:
         if len(d):
             sigma = st.noise[d]
             th = threshold.evaluate(self.win, p, d, sigma)
-            tr = trend.evaluate(self.win, p, d, sigma, st.v_ref, st.slot_level[d, Slot.TANGENT], th.rate)
+            # series whose windows (hours) hold too few of their readings are judged on windows
+            # of readings (detectors/cadence.py); the usual, dense series as they always were
+            interval = cadence.cadence(self.win, d)
+            few = cadence.sparse(p, d, interval)
+            if not few.any():
+                tr = trend.evaluate(self.win, p, d, sigma, st.v_ref, st.slot_level[d, Slot.TANGENT], th.rate)
+            else:
+                tr = self._judge_sparse(d, few, sigma, interval, th)
             for slots, fam in ((THRESHOLD_SLOTS, th), (TREND_SLOTS, tr)):
                 st.slot_level[d, slots], st.slot_value[d, slots], st.slot_threshold[d, slots] = \
                     fam.level, fam.value, fam.threshold
             st.v_now[d], st.v_angle[d], st.accel[d] = tr.v_now, tr.v_ref, tr.accel
+            st.rate[d], st.rate_se[d] = th.rate
             st.level_ts[d] = self.win.last_ts[d]
             self._forecasts(d, tr, res)
         rj = p.judged[rain_sid]
@@ -416,6 +431,23 @@ class Core:
         for sid, prev in zip(changed, old[moved]):
             res.signals.append(self._signal(int(sid), int(prev)))
         return changed
+
+    def _judge_sparse(self, d: np.ndarray, few: np.ndarray, sigma: np.ndarray, interval: np.ndarray,
+                      th: threshold.Judged) -> trend.Trend:
+        """Trend (and the rate test, in `th`) of the rows `few` on windows of readings; the other
+        rows as usual."""
+        p, st = self.p, self.state
+        rows, dense = np.flatnonzero(few), np.flatnonzero(~few)
+        s = d[rows]
+        (rate, se, n), sparse_tr = cadence.evaluate(self.win, p, s, sigma[rows], st.v_ref,
+                                                    st.slot_level[s, Slot.TANGENT], interval[rows],
+                                                    (st.fit_failure_ts, st.fit_halfwidth_s, st.fit_lapsed_ts))
+        threshold.judge_rate(th, rows, p, s, rate, se, n)
+        if not len(dense):
+            return sparse_tr
+        dense_tr = trend.evaluate(self.win, p, d[dense], sigma[dense], st.v_ref, st.slot_level[d[dense], Slot.TANGENT],
+                                  (th.rate[0][dense], th.rate[1][dense]))
+        return trend.Trend.joined(len(d), ((rows, sparse_tr), (dense, dense_tr)))
 
     def _forecasts(self, d: np.ndarray, tr: trend.Trend, res: CoreResult) -> None:
         st = self.state

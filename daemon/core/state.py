@@ -26,6 +26,9 @@ class SeriesState(Columns):
     last_total: np.ndarray = column(float, np.nan)  # a rain counter's last value
     flat: np.ndarray = column(bool, False)
     noise: np.ndarray = column(float, np.nan)  # per-reading noise (robust), for rate significance
+    # deformation: the rate as measured over the rate window (before the significance test)
+    rate: np.ndarray = column(float, np.nan)  # units/day
+    rate_se: np.ndarray = column(float, np.nan)  # its standard error from the series' noise
     # deformation trend
     v_ref: np.ndarray = column(float, np.nan)  # estimated constant-velocity rate (tangent angle)
     v_now: np.ndarray = column(float, np.nan)  # units/day over the velocity window
@@ -38,5 +41,10 @@ class SeriesState(Columns):
     fc_velocity: np.ndarray = column(float, np.nan)  # units/day at the forecast
     fc_reported_ts: np.ndarray = column(float, np.nan)  # when a forecast was last reported
     strong: np.ndarray = column(bool, False)  # a good fit inside the orange horizon
+    # a sparse series' last displacement fit, valid or not (detectors/cadence.py): the next
+    # forecast counts only if this one agrees with it and has not lapsed
+    fit_failure_ts: np.ndarray = column(float, np.nan)
+    fit_halfwidth_s: np.ndarray = column(float, np.nan)
+    fit_lapsed_ts: np.ndarray = column(float, np.nan)  # when a fit's failure time last passed unfulfilled
     # rainfall
     id_duration_h: np.ndarray = column(float, np.nan)  # the I-D duration exceeded most

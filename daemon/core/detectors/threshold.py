@@ -152,14 +152,23 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
 
     rate, se, npts = windowed_rate(win, sid, p.rate_win_h[sid], sigma)
-    raw_rate = (rate.copy(), se)
+    judged = Judged(level, value, thr, (rate, se))
+    judge_rate(judged, np.arange(n), p, sid, rate, se, npts)
+    level[~p.thr_on[sid], :RATE] = 0
+    return judged
+
+
+def judge_rate(j: Judged, rows: np.ndarray, p: Params, sid: np.ndarray, rate: np.ndarray, se: np.ndarray,
+               npts: np.ndarray) -> None:
+    """Judge the rows' rate (units/day, with its standard error and readings) into `j`; j.rate
+    keeps the rate as measured, for the trend family."""
+    j.rate[0][rows], j.rate[1][rows] = rate, se
     # too few points, or a rate the scatter could produce, is no rate: a network judges
     # thousands of windows a day, so "significant" must mean many standard errors
-    rate[(npts < p.rate_min[sid]) | ~(np.abs(rate) >= SIGNIFICANCE * se)] = np.nan
+    with np.errstate(invalid="ignore"):
+        judged = np.where((npts < p.rate_min[sid]) | ~(np.abs(rate) >= SIGNIFICANCE * se), np.nan, rate)
     tab = p.rate_tab[sid]
-    value[:, RATE] = np.abs(rate)
-    level[:, RATE] = level_of(value[:, RATE], tab)
-    thr[:, RATE] = threshold_at(level[:, RATE], tab)
-
-    level[~p.thr_on[sid]] = 0
-    return Judged(level, value, thr, raw_rate)
+    j.value[rows, RATE] = np.abs(judged)
+    lv = level_of(j.value[rows, RATE], tab)
+    j.threshold[rows, RATE] = threshold_at(lv, tab)
+    j.level[rows, RATE] = np.where(p.thr_on[sid], lv, 0)

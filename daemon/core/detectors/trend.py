@@ -25,7 +25,7 @@ from .threshold import SIGNIFICANCE, rate_per_day, windowed_rate
 
 # result columns, in the order of TREND_SLOTS
 TANGENT, INVVEL = Slot.TANGENT - TREND_SLOTS.start, Slot.INVERSE_VELOCITY - TREND_SLOTS.start
-_STEPS = np.arange(1, 5, dtype=np.int8)
+STEPS = np.arange(1, 5, dtype=np.int8)
 
 
 @dataclass
@@ -40,6 +40,18 @@ class Trend:
     r2: np.ndarray
     sigma: np.ndarray  # standard error of tf (s)
     strong: np.ndarray  # bool: a good fit inside the orange horizon
+
+    @staticmethod
+    def joined(n: int, parts: tuple[tuple[np.ndarray, Trend], ...]) -> Trend:
+        """One result for n rows from parts judged separately (rows, result)."""
+        first = parts[0][1]
+        out = {}
+        for name, a in vars(first).items():
+            full = np.zeros((n, *a.shape[1:]), a.dtype)
+            for rows, part in parts:
+                full[rows] = getattr(part, name)
+            out[name] = full
+        return Trend(**out)
 
 
 def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_state: np.ndarray,
@@ -139,7 +151,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
     htab = p.horizon_tab[sid]
     with np.errstate(invalid="ignore"):
         hit = remaining[:, None] <= htab
-    level[:, INVVEL] = (hit * _STEPS).max(axis=1)
+    level[:, INVVEL] = (hit * STEPS).max(axis=1)
     value[:, INVVEL] = remaining
     thr[:, INVVEL] = threshold_at(level[:, INVVEL], htab)
     strong = (level[:, INVVEL] >= 3) & (r2 >= p.iv_strong_r2[sid])
