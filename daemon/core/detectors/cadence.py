@@ -36,9 +36,9 @@ import numpy as np
 
 from ..buffers import DAY_S, Windows
 from ..params import Params
-from .stats import level_of, rowmedian, theil_sen, threshold_at
+from .stats import rowmedian, theil_sen, threshold_at
 from .threshold import SIGNIFICANCE
-from .trend import INVVEL, STEPS, TANGENT, Trend
+from .trend import INVVEL, STEPS, TANGENT, Trend, tangent_angle
 
 MIN_READINGS = 8  # a rate or a velocity needs this many readings: windows grow to hold them
 FIT_READINGS = 45  # the displacement fit looks back this many readings (or the IV window if more)
@@ -238,14 +238,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         state = np.where(steady & ~np.isnan(est), np.nan_to_num(state) + w * (est - np.nan_to_num(state)), state)
         v_ref_state[s] = state
         v_ref[rows] = state
-    known = ~np.isnan(v_ref)
-    v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
-    along = np.where(np.abs(v_ref) >= p.v_ref_min[sid], v_now * np.sign(v_ref), np.abs(v_now))
-    with np.errstate(invalid="ignore"):
-        alpha = np.degrees(np.arctan2(along, v_eff))
-    tab = p.alpha_tab[sid]
-    value[:, TANGENT] = alpha
-    level[:, TANGENT] = np.where(p.tan_on[sid] & moving & known, level_of(alpha, tab), 0)
+    tab, v_eff = tangent_angle(p, sid, v_now, v_ref, moving, level, value)
 
     # --- the forecast's level: yellow and orange by the forecast, red by its whole interval ---
     remaining = tf - t_now

@@ -103,15 +103,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
         half = p.vel_win_h[sid[rows]] / 2
         v_half, _, _ = windowed_rate(win, sid[rows], half, sigma[rows])
         accel[rows] = (v_half - v_now[rows]) / (p.vel_win_h[sid[rows]] / 4 / 24)
-    known = ~np.isnan(v_ref)  # no baseline yet (a new installation): no angle to judge
-    v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
-    # along the slope's established direction; a reversal (or noise) is no acceleration
-    along = np.where(np.abs(v_ref) >= p.v_ref_min[sid], v_now * np.sign(v_ref), np.abs(v_now))
-    with np.errstate(invalid="ignore"):
-        alpha = np.degrees(np.arctan2(along, v_eff))
-    tab = p.alpha_tab[sid]
-    value[:, TANGENT] = alpha
-    level[:, TANGENT] = np.where(p.tan_on[sid] & moving & known, level_of(alpha, tab), 0)
+    tab, v_eff = tangent_angle(p, sid, v_now, v_ref, moving, level, value)
     thr[:, TANGENT] = threshold_at(level[:, TANGENT], tab)
 
     # --- inverse velocity ----------------------------------------------------------------
@@ -156,6 +148,22 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray, v_ref_
     thr[:, INVVEL] = threshold_at(level[:, INVVEL], htab)
     strong = (level[:, INVVEL] >= 3) & (r2 >= p.iv_strong_r2[sid])
     return Trend(level, value, thr, v_now, accel, v_eff, tf, r2, sigma, strong)
+
+
+def tangent_angle(p: Params, sid: np.ndarray, v_now: np.ndarray, v_ref: np.ndarray, moving: np.ndarray,
+                  level: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """α = arctan(v_now / v) into value[:, TANGENT] and its level into level[:, TANGENT];
+    returns the rows' angle thresholds and the v used."""
+    known = ~np.isnan(v_ref)  # no baseline yet (a new installation): no angle to judge
+    v_eff = np.fmax(np.abs(v_ref), p.v_ref_min[sid])
+    # along the slope's established direction; a reversal (or noise) is no acceleration
+    along = np.where(np.abs(v_ref) >= p.v_ref_min[sid], v_now * np.sign(v_ref), np.abs(v_now))
+    with np.errstate(invalid="ignore"):
+        alpha = np.degrees(np.arctan2(along, v_eff))
+    tab = p.alpha_tab[sid]
+    value[:, TANGENT] = alpha
+    level[:, TANGENT] = np.where(p.tan_on[sid] & moving & known, level_of(alpha, tab), 0)
+    return tab, v_eff
 
 
 def _fit(t_mid: np.ndarray, x_mid: np.ndarray, n_mid: np.ndarray, win_h: float, smooth_h: float, p: Params,
