@@ -19,7 +19,7 @@ from geowarn.drivers.base import Invalid
 
 from .alerts.cli import add_commands as add_alert_commands
 from .boundaries import Boundaries, boundaries_path
-from .config import ConfigError, load_config
+from .config import RESTART_SETTINGS_META, ConfigError, load_config, restart_changes, restart_settings
 from .journal import Journal, journal_path
 from .logs import setup_logging
 from .replay import add_replay_parser
@@ -35,8 +35,11 @@ def _print_json(obj) -> None:
 
 
 def cmd_check(args) -> int:
+    from .alerts.service import AlertService
+
     cfg = load_config(args.config)
     rules = rules_for_config(cfg)
+    AlertService.prepare(cfg)  # the apprise file, templates and time zone load as at start or reload
     summary = cfg.registry.summary()
     summary["rules"] = rules.source
     try:
@@ -49,9 +52,13 @@ def cmd_check(args) -> int:
     shard = Shard.of(cfg.settings.shard)
     if not shard.whole:
         summary["shard"] = {**shard.describe(cfg.registry), "client_id": shard.client_id(cfg.settings.intake.client_id)}
+    restart = _restart_needed(cfg, args.state_dir) if args.state_dir else None
+    if restart is not None:
+        summary["restart_needed"] = restart
+    failing = 1 if restart else 0  # a reload would be refused
     if args.json:
         _print_json(summary)
-        return 0
+        return failing
     print(f"{cfg.source}: OK")
     print(f"  {summary['name']}{' (EXAMPLE registry)' if summary['example'] else ''}")
     print(f"  {summary['sites']} sites, {summary['device_total']} devices: "
@@ -65,7 +72,25 @@ def cmd_check(args) -> int:
     if not shard.whole:
         s = summary["shard"]
         print(f"  {shard.label}: {s['sites']} of {s['network_sites']} sites, MQTT client id {s['client_id']}")
-    return 0
+    if restart:
+        print(f"  against the service on {args.state_dir}: a reload would be refused; only a restart applies "
+              + ", ".join(restart))
+    elif restart is not None:
+        print(f"  against the service on {args.state_dir}: a reload applies every change")
+    return failing
+
+
+def _restart_needed(cfg, state_dir: str) -> list[str]:
+    """The settings of `cfg` that differ from those the service keeping this state directory
+    runs with (recorded in its journal at start): these need a restart, not a reload."""
+    path = journal_path(state_dir)
+    if not path.exists():
+        raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
+    with Journal(path, readonly=True) as j:
+        running = j.meta(RESTART_SETTINGS_META)
+    if running is None:
+        raise ConfigError(str(path), "", "no running configuration recorded: has a service of this version run here?")
+    return restart_changes(json.loads(running), restart_settings(cfg))
 
 
 def cmd_devices(args) -> int:
@@ -193,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: one object per line on stdout, for journald")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sp = with_config(sub.add_parser("check", help="validate a configuration and summarise it"))
+    sp = with_config(sub.add_parser("check", help="validate a configuration and summarise it; with --state-dir "
+                                    "also which changes need a restart of the service running there (exit 1)"))
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--state-dir", help="the running service's state directory: compare with what it runs")
     sp.set_defaults(func=cmd_check)
 
     sp = with_config(sub.add_parser("devices", help="list every device of the registry"))

@@ -115,6 +115,34 @@ class Config:
     settings: Settings
 
 
+# What a reload cannot change: open connections and files, a bound socket, the sites this
+# instance owns. A reload changing any of them is refused by name (`restart_changes`);
+# `section.*` names each key of the section.
+RESTART_ONLY = ("intake.*", "journal.synchronous", "http.*", "notify.mqtt_ack_topic", "cap.enabled", "shard")
+RESTART_SETTINGS_META = "restart_settings"  # the journal meta key a running service keeps them under
+
+
+def restart_settings(config: Config) -> dict[str, Any]:
+    """The settings only a restart applies, as plain JSON values by dotted name (`intake.broker`,
+    `http.port` …): what a running service keeps (journal meta) so `geowarn check` can compare."""
+    out: dict[str, Any] = {}
+    doc = config.settings.model_dump(mode="json")
+    for name in RESTART_ONLY:
+        value: Any = doc
+        for part in name.removesuffix(".*").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if name.endswith(".*"):
+            out.update({f"{name[:-2]}.{k}": v for k, v in value.items()})
+        else:
+            out[name] = value
+    return out
+
+
+def restart_changes(running: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The names whose value differs: these need a restart, a reload would be refused."""
+    return sorted(k for k in running.keys() | new.keys() if running.get(k) != new.get(k))
+
+
 def load_config(path: str | Path | None = None) -> Config:
     path = Path(path) if path is not None else default_config_path()
     doc, root = _read_yaml(path)

@@ -38,8 +38,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .config import ConfigError, InfluxSettings, load_config
-from .journal import Journal, journal_path
+from .config import Config, ConfigError, InfluxSettings, load_config
+from .journal import Journal, Retention, journal_path
 from .registry import Registry
 
 log = logging.getLogger("geowarn.export")
@@ -60,17 +60,6 @@ CREATE TABLE IF NOT EXISTS export_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, measurement TEXT NOT NULL, tags TEXT NOT NULL,
     fields TEXT NOT NULL, ts_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL);
 """
-
-# (table, rowid column, time column, the stream whose cursor protects it)
-_PRUNABLE = (
-    ("readings", "rowid", "received_ms", "readings"),
-    ("statuses", "rowid", "received_ms", "statuses"),
-    ("quarantine", "rowid", "received_ms", "quarantine"),
-    ("export_events", "id", "created_ms", "events"),
-    ("replies", "rowid", "received_ms", None),
-    ("export_quarantine", "rowid", "quarantined_ms", None),
-)
-
 
 # SQLite's printf('%!.17g') round-trips every double between 1e-100 and 1e100 exactly (checked
 # on 2M values; beyond, its long-double arithmetic can miss the last digit): those rows go
@@ -232,48 +221,6 @@ def export_events(db: sqlite3.Connection | str | Path, stream: str,
 
 
 
-# --- retention ---------------------------------------------------------------------------------
-
-def prune_journal(db: sqlite3.Connection | str | Path, retention_days: float, *, exported_only: bool,
-                  now: float | None = None, chunk: int = 10_000) -> dict[str, int]:
-    """Delete rows received more than `retention_days` ago; with `exported_only` (InfluxDB
-    configured) only rows at or behind their stream's export cursor. The newest row of a table
-    always stays: SQLite hands out max(rowid)+1, so emptying a table would reuse rowids behind
-    the cursors. (For the same reason, never VACUUM the journal: it may renumber rowids.)"""
-    conn = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(db, timeout=30, isolation_level=None)
-    try:
-        ensure_schema(conn)
-        cutoff = int(((time.time() if now is None else now) - retention_days * 86400) * 1000)
-        cursors = dict(conn.execute("SELECT stream, rowid FROM export_cursor"))
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        pruned: dict[str, int] = {}
-        for table, rid, tcol, stream in _PRUNABLE:
-            if table not in tables:
-                continue
-            top = conn.execute(f"SELECT MAX({rid}) FROM {table}").fetchone()[0]
-            if top is None:
-                continue
-            bound = top - 1
-            if exported_only and stream is not None:
-                bound = min(bound, cursors.get(stream, 0))
-            n = 0
-            while True:  # short transactions: the intake keeps writing meanwhile
-                cur = conn.execute(
-                    f"DELETE FROM {table} WHERE {rid} IN (SELECT {rid} FROM {table} "
-                    f"WHERE {rid} <= ? AND {tcol} < ? ORDER BY {rid} LIMIT ?)", (bound, cutoff, chunk))
-                if conn.in_transaction:  # a connection not in autocommit mode
-                    conn.commit()
-                n += cur.rowcount
-                if cur.rowcount < chunk:
-                    break
-            if n:
-                pruned[table] = n
-        return pruned
-    finally:
-        if conn is not db:
-            conn.close()
-
-
 # --- the exporter ------------------------------------------------------------------------------
 
 class _Transient(Exception):
@@ -330,6 +277,31 @@ def resolve_token(settings: InfluxSettings, base: Path | None = None) -> str | N
     return os.environ.get(settings.token_env) or None
 
 
+@dataclass(frozen=True)
+class ExportSetup:
+    """What the exporter is built from. Two are equal when they would export the same points the
+    same way: a reload that changes none of it keeps the running exporter."""
+
+    settings: InfluxSettings
+    token: str | None
+    tags: tuple  # every device's (id, site, kind, county): the tags the registry gives its points
+    registry: Registry = field(compare=False)
+
+    @classmethod
+    def of(cls, config: Config) -> "ExportSetup | None":
+        """None without an `influx:` section; raises ConfigError for an unreadable token file."""
+        influx = config.settings.influx
+        if influx is None:
+            return None
+        base = Path(config.source).parent if config.source else None
+        reg = config.registry
+        tags = tuple((d.id, d.site, d.kind, s.county) for s in reg.sites for d in s.devices)
+        return cls(influx, resolve_token(influx, base), tags, reg)
+
+    def exporter(self, journal_path: str | Path) -> "InfluxExporter":
+        return InfluxExporter(journal_path, self.settings, self.registry, self.token)
+
+
 def default_read_ahead() -> int:
     """Threads that format pages ahead. One from two cores on: SQLite formats a page without
     the GIL while the previous page is on the wire, so the formatting hides behind the server's
@@ -340,20 +312,17 @@ def default_read_ahead() -> int:
 
 class InfluxExporter:
     """Follows the journal at `journal_path` and writes it to InfluxDB. `run_once()` exports
-    everything pending (or stops at the first outage); `run(stop)` loops with backoff and prunes
-    the journal when `retention_days` is set. Uses its own SQLite connection (WAL: the intake
-    keeps writing)."""
+    everything pending (or stops at the first outage); `run(stop)` loops with backoff. Uses its
+    own SQLite connection (WAL: the intake keeps writing). Retention is the journal's: it prunes
+    behind `cursors()`."""
 
     def __init__(self, journal_path: str | Path, settings: InfluxSettings, registry: Registry | None = None,
-                 token: str | None = None, retention_days: float | None = None, read_ahead: int | None = None,
-                 clock: Callable[[], float] = time.time):
+                 token: str | None = None, read_ahead: int | None = None):
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.settings = settings
         self.registry = registry
-        self.retention_days = retention_days
-        self.clock = clock  # retention's "now": the service's clock, simulated in a drill or soak
         self.stats = ExportStats()
         self.path = Path(journal_path)
         Journal(self.path).close()  # the journal's own tables, if the exporter starts first
@@ -473,8 +442,8 @@ class InfluxExporter:
             for f in inflight:
                 f.cancel() or f.exception()  # let a running read finish before anyone closes
 
-    def run(self, stop: threading.Event) -> None:
-        next_prune = 0.0
+    def run(self, stop: threading.Event, after_pass: Callable[[], object] | None = None) -> None:
+        """Export until `stop`; `after_pass` runs between passes (the command line's retention)."""
         while not stop.is_set():
             try:
                 self.run_once(stop=stop)
@@ -483,12 +452,11 @@ class InfluxExporter:
             except Exception as e:  # a bug of ours or the client's must not end the export
                 log.exception("export pass failed")
                 self._failed(f"{type(e).__name__}: {e}")
-            if self.retention_days and time.monotonic() >= next_prune:
+            if after_pass is not None:
                 try:
-                    self.prune()
+                    after_pass()
                 except sqlite3.Error as e:
                     log.error("journal pruning failed: %s", e)
-                next_prune = time.monotonic() + 600
             stop.wait(self.retry_delay() if self.stats.failures else self.settings.poll_s)
 
     def retry_delay(self) -> float:
@@ -496,16 +464,6 @@ class InfluxExporter:
         s = self.settings
         base = min(s.backoff_initial_s * 2 ** max(self.stats.failures - 1, 0), s.backoff_max_s)
         return base * random.uniform(0.5, 1.0)
-
-    def prune(self, now: float | None = None) -> dict[str, int]:
-        if not self.retention_days:
-            return {}
-        with self._lock:
-            pruned = prune_journal(self.db, self.retention_days, exported_only=True,
-                                   now=self.clock() if now is None else now)
-        if any(pruned.values()):
-            log.info("journal pruned: %s", pruned)
-        return pruned
 
     # Introspection uses a connection of its own: safe from any thread while run() works.
 
@@ -845,11 +803,12 @@ def cmd_export_influx(args) -> int:
     if not path.exists():
         raise ConfigError(str(path), "", "no journal here: is --state-dir right?")
     token = resolve_token(influx, Path(cfg.source).parent)
-    exporter = InfluxExporter(path, influx, cfg.registry, token, cfg.settings.journal.retention_days)
+    exporter = InfluxExporter(path, influx, cfg.registry, token)
+    retention = Retention(path, cfg.settings.journal.retention_days, cursors=exporter.cursors)
     try:
         if args.once:
             written = exporter.run_once()
-            pruned = exporter.prune()
+            pruned = retention.tick(time.time()) or {}
             s = exporter.stats
             print(json.dumps({"points": written, "quarantined": s.quarantined, "backlog": exporter.backlog(),
                               "pruned": pruned, "error": s.last_error if s.failures else None}))
@@ -858,7 +817,7 @@ def cmd_export_influx(args) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         log.info("exporting %s to %s (bucket %s)", path, influx.url, influx.bucket)
-        exporter.run(stop)
+        exporter.run(stop, after_pass=lambda: retention.tick(time.time()))
         return 0
     finally:
         exporter.close()

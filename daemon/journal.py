@@ -8,18 +8,23 @@ after a crash adds nothing. Rows keep their insertion order (rowid), which downs
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from geowarn.drivers.base import CommandReply, DeviceStatus, Reading, Rejection
 
+log = logging.getLogger("geowarn.journal")
+
 SCHEMA_VERSION = 1
 JOURNAL_FILE = "journal.sqlite"  # in the state directory
+PRUNE_EVERY_S = 3600.0  # retention looks this often (on the service's clock)
 QUARANTINE_PAYLOAD_MAX = 16 * 1024  # keep enough of a bad frame to diagnose it
 
 _SCHEMA = """
@@ -76,6 +81,82 @@ class Written:
 
 def journal_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / JOURNAL_FILE
+
+
+# Retention: the tables of the journal file that grow with time, as (table, rowid column, time
+# column, the export stream whose cursor guards it: InfluxDB must have a row before it goes).
+RETAINED = (
+    ("readings", "rowid", "received_ms", "readings"),
+    ("statuses", "rowid", "received_ms", "statuses"),
+    ("quarantine", "rowid", "received_ms", "quarantine"),
+    ("export_events", "id", "created_ms", "events"),
+    ("replies", "rowid", "received_ms", None),
+    ("export_quarantine", "rowid", "quarantined_ms", None),
+)
+
+
+def prune_journal(path: str | Path, retention_days: float, *, cursors: Mapping[str, int] | None = None,
+                  now: float | None = None, chunk: int = 10_000) -> dict[str, int]:
+    """Delete rows received more than `retention_days` ago; with `cursors` (InfluxDB configured:
+    the export's cursor per stream) only rows at or behind their stream's cursor. The newest row
+    of a table always stays: SQLite hands out max(rowid)+1, so emptying a table would reuse rowids
+    behind the cursors. (For the same reason, never VACUUM the journal: it may renumber rowids.)
+    On a connection of its own, in short transactions: the intake keeps writing meanwhile."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        cutoff = _ms((time.time() if now is None else now) - retention_days * 86400)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        pruned: dict[str, int] = {}
+        for table, rid, tcol, stream in RETAINED:
+            if table not in tables:
+                continue
+            top = conn.execute(f"SELECT MAX({rid}) FROM {table}").fetchone()[0]
+            if top is None:
+                continue
+            bound = top - 1
+            if cursors is not None and stream is not None:
+                bound = min(bound, cursors.get(stream, 0))
+            n = 0
+            while True:
+                cur = conn.execute(
+                    f"DELETE FROM {table} WHERE {rid} IN (SELECT {rid} FROM {table} "
+                    f"WHERE {rid} <= ? AND {tcol} < ? ORDER BY {rid} LIMIT ?)", (bound, cutoff, chunk))
+                n += cur.rowcount
+                if cur.rowcount < chunk:
+                    break
+            if n:
+                pruned[table] = n
+        return pruned
+    finally:
+        conn.close()
+
+
+class Retention:
+    """Keeps the journal file to `days` (None: keeps everything), looking every PRUNE_EVERY_S of
+    the caller's clock (a drill's simulated time prunes on simulated days). `cursors` says what
+    InfluxDB has confirmed, when there is an export: nothing it lacks is pruned."""
+
+    def __init__(self, path: str | Path, days: float | None,
+                 cursors: Callable[[], Mapping[str, int] | None] = lambda: None):
+        self.path = Path(path)
+        self.days = days
+        self.cursors = cursors
+        self._last = -math.inf
+
+    def due(self, now: float) -> bool:
+        return bool(self.days) and now - self._last >= PRUNE_EVERY_S
+
+    def run(self, now: float) -> dict[str, int]:
+        """Prune now (the next look is PRUNE_EVERY_S later, also when this one fails); what was
+        pruned per table."""
+        self._last = now
+        pruned = prune_journal(self.path, self.days or 0, cursors=self.cursors(), now=now) if self.days else {}
+        log.info("journal retention %g days: pruned %s", self.days or 0, pruned)
+        return pruned
+
+    def tick(self, now: float) -> dict[str, int] | None:
+        """Prune when due; what was pruned per table (None: not due, or no retention)."""
+        return self.run(now) if self.due(now) else None
 
 
 def _ms(ts: float) -> int:

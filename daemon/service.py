@@ -7,25 +7,28 @@ on SIGHUP and reports health to systemd.
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .alerts.events import DeviceFault, SiteLevelChange
-from .alerts.service import AlertService
+from .alerts.service import AlertReload, AlertService
 from .bridge import lifecycle_events
-from .config import Config, ConfigError, load_config
+from .config import RESTART_SETTINGS_META, Config, ConfigError, load_config, restart_changes, restart_settings
 from .core.engine import Core
 from .intake import Committed, Intake
+from .influx_export import ExportSetup
 from .jobs import Jobs
-from .journal import Journal, journal_path
+from .journal import Journal, Retention, journal_path
 from .model.results import CoreResult
 from .registry import Registry
-from .rules import rules_for_config
+from .rules import Rules, rules_for_config
 from .sdnotify import Notifier
 from .shard import Shard
 from .steady_clock import SteadyClock
@@ -35,7 +38,22 @@ log = logging.getLogger("geowarn.service")
 SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
 EXPORT_BACKLOG_DEGRADED = 100_000  # journal rows InfluxDB has not got yet
 OUTBOX_OVERDUE_S = 300.0  # a message still undelivered this long after it was queued
-PRUNE_EVERY_S = 3600.0
+
+
+class ReloadRefused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Reload:
+    """A new configuration and everything built from it that could fail to build: checked whole
+    before any part changes, then handed to every part at once."""
+
+    loaded: Config  # as the file says: every site of the network (the intake's view)
+    config: Config  # this instance's part
+    rules: Rules
+    alerts: AlertReload
+    export: ExportSetup | None  # what the InfluxDB exporter is built from (None: no export)
 
 
 class Service:
@@ -44,6 +62,7 @@ class Service:
                  http: bool = True, clock: Callable[[], float] | None = None):
         self.shard = Shard.of(config.settings.shard)
         network = config.registry  # every site: the intake must know whose a message is
+        self.restart_settings = restart_settings(config)  # what a reload may not change
         config = own_part(config, self.shard)  # downstream of the intake, this instance's sites only
         self.config = config
         self.config_path = config_path
@@ -59,6 +78,9 @@ class Service:
         # rows are stamped received on the service's clock: retention follows a drill's simulated time
         self.journal = Journal(journal_path(self.state_dir), config.settings.journal.synchronous, clock=clock)
         self.journal.set_meta("shard", f"{self.shard.index}/{self.shard.count}")  # for `geowarn status`
+        self.journal.set_meta(RESTART_SETTINGS_META, json.dumps(self.restart_settings, sort_keys=True))
+        self.retention = Retention(self.journal.path, config.settings.journal.retention_days,
+                                   cursors=self.export_cursors)
         self.core = Core(config.registry, rules_for_config(config))
         self.jobs = Jobs()  # the periodic jobs, each isolated; /healthz names one that keeps failing
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock, jobs=self.jobs)
@@ -86,9 +108,10 @@ class Service:
                              clock=clock.latest if isinstance(clock, SteadyClock) else time.time)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self.exporter = self._make_exporter(config, clock)
+        self._export = ExportSetup.of(config)
+        self.exporter = self._export.exporter(self.journal.path) if self._export else None
         self._exporter_thread: threading.Thread | None = None
-        self._last_prune = 0.0
+        self._exporter_stop = threading.Event()
         self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
 
     # --- stages ------------------------------------------------------------------------------
@@ -117,32 +140,31 @@ class Service:
                 self.video.on_event(event, alert_id)  # after the warning, never before it
 
     def _tick(self, now: float) -> None:
-        """Time-driven work, each job on its own (jobs.py): deadman checks, weather warnings,
-        journal retention (the alert service ticks its own repeats and escalation)."""
+        """Time-driven work under the lock, each job on its own (jobs.py): deadman checks, weather
+        warnings (the alert service ticks its own repeats and escalation; retention runs off the
+        lock)."""
         self.jobs.run("deadman checks", lambda: self._judge(self.core.tick(now)))
         self.jobs.run("weather warnings", lambda: self.weather.tick(now))
-        if now - self._last_prune > PRUNE_EVERY_S:
-            self._last_prune = now
-            self.jobs.run("journal retention", lambda: self._prune(now), failing_after=1)  # hourly
 
-    def _make_exporter(self, config: Config, clock: Callable[[], float]):
-        influx = config.settings.influx
-        if influx is None:
-            return None
-        from .influx_export import InfluxExporter, resolve_token
+    def export_cursors(self) -> Mapping[str, int] | None:
+        """What InfluxDB has confirmed, per stream (None: no export): retention prunes behind it."""
+        exporter = self.exporter
+        return exporter.cursors() if exporter is not None else None
 
-        base = Path(config.source).parent if config.source else None
-        return InfluxExporter(self.journal.path, influx, config.registry, resolve_token(influx, base),
-                              retention_days=config.settings.journal.retention_days, clock=clock)
+    def _start_exporter(self) -> None:
+        if self.exporter is not None:
+            self._exporter_stop = threading.Event()
+            self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._exporter_stop,),
+                                                     name="geowarn-influx-export", daemon=True)
+            self._exporter_thread.start()
 
-    def _prune(self, now: float) -> None:
-        """With InfluxDB the exporter prunes behind its cursor; without, retention applies alone."""
-        days = self.config.settings.journal.retention_days
-        if days and self.exporter is None:
-            from .influx_export import prune_journal
-
-            removed = prune_journal(self.journal.path, days, exported_only=False, now=now)
-            log.info("journal retention %g days: pruned %s", days, removed)
+    def _stop_exporter(self) -> None:
+        self._exporter_stop.set()
+        if self._exporter_thread is not None:
+            self._exporter_thread.join(10)
+            self._exporter_thread = None
+        if self.exporter is not None:
+            self.exporter.close()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -164,10 +186,7 @@ class Service:
             self.http.start()
         self.intake.start()
         self.weather_mqtt.start()
-        if self.exporter is not None:
-            self._exporter_thread = threading.Thread(target=self.exporter.run, args=(self._stop,),
-                                                     name="geowarn-influx-export", daemon=True)
-            self._exporter_thread.start()
+        self._start_exporter()
         self._ticker = threading.Thread(target=self._tick_loop, name="geowarn-ticker", daemon=True)
         self._ticker.start()
         self.notifier.ready(self.status_line())
@@ -186,10 +205,7 @@ class Service:
             self.http.stop()
         self.video.close()  # stills in flight are kept or become faults before the lifecycle stops
         self.alerts.stop()  # in-flight deliveries finish or stay in the outbox
-        if self.exporter is not None:
-            if self._exporter_thread is not None:
-                self._exporter_thread.join(10)
-            self.exporter.close()
+        self._stop_exporter()
         self.field.close()
         self.weather.close()
         self.journal.close()
@@ -215,6 +231,8 @@ class Service:
                     self._tick(now)
             except Exception:
                 log.exception("tick failed")
+            if self.retention.due(now):  # off the lock: pruning may take a while
+                self.jobs.run("journal retention", lambda: self.retention.run(now), failing_after=1)
             state, _ = self.health()
             if state != "failing":  # systemd restarts us if this stops
                 self.notifier.watchdog()
@@ -226,22 +244,44 @@ class Service:
     # --- reload ------------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Re-read configuration; an invalid one is refused and the old one keeps running."""
+        """Re-read the configuration and hand it to every part at once: the intake (the network's
+        sites and devices), the core (its part, the rules), the alert lifecycle and the outbox
+        worker (contacts, notify, escalation, sirens, sampling), the field and weather desks and
+        the video stills (they read `config`), retention and the InfluxDB export. Readings keep
+        flowing: the intake's batches and the ticker wait on the lock for the moment of the swap.
+        A file that is broken, or changes what only a restart can (RESTART_ONLY), is refused by
+        name and the running configuration stays."""
         try:
-            new = load_config(self.config_path)
-            rules = rules_for_config(new)
-        except ConfigError as e:
+            prepared = self._prepare(load_config(self.config_path))
+        except (ConfigError, ReloadRefused) as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             return False
-        if Shard.of(new.settings.shard) != self.shard:  # sites would change hands with their state behind
-            log.error("reload refused: re-sharding needs a restart of every instance (docs/scale-out.md)")
+        except Exception as e:  # an unreadable apprise file or template, a bad time zone ...
+            log.error("reload refused, keeping the running configuration: %s: %s", type(e).__name__, e)
             return False
+        new = prepared.config
         with self._lock:
-            self.intake.set_registry(new.registry)
-            self.config = new = own_part(new, self.shard)
-            self.core.reconfigure(new.registry, rules)  # windows and levels are kept
+            self.intake.set_registry(prepared.loaded.registry)
+            self.core.reconfigure(new.registry, prepared.rules)  # windows and levels are kept
+            self.alerts.reconfigure(prepared.alerts)
+            self.retention.days = new.settings.journal.retention_days
+            self.config = new
+        if prepared.export != self._export:  # beside the pipeline: rebuilt after the swap
+            self._stop_exporter()
+            self._export = prepared.export
+            self.exporter = prepared.export.exporter(self.journal.path) if prepared.export else None
+            self._start_exporter()
         log.info("configuration reloaded: %d sites, %d devices", len(new.registry.sites), len(new.registry.devices))
         return True
+
+    def _prepare(self, loaded: Config) -> Reload:
+        changed = restart_changes(self.restart_settings, restart_settings(loaded))
+        if changed:
+            why = " (re-sharding needs a restart of every instance, docs/scale-out.md)" if "shard" in changed else ""
+            raise ReloadRefused(f"only a restart changes {', '.join(changed)}{why}")
+        config = own_part(loaded, self.shard)
+        return Reload(loaded, config, rules_for_config(loaded), AlertService.prepare(config),
+                      ExportSetup.of(config))
 
     @contextmanager
     def core_read(self) -> Iterator[Core]:

@@ -59,6 +59,26 @@ def write_config(path: Path, receiver_port: int, broker_url: str | None = None, 
     return path
 
 
+def publish_accelerating_slope(registry, url: str, site: str = "S1") -> None:
+    """Two days of a crack opening 500 mm/day and GNSS moving 300 mm/day: red, corroborated."""
+    import math
+    import time
+
+    from geowarn.drivers.formats import format_classes
+    from geowarn.simulators.publisher import Publisher
+
+    formats = {n: c(registry) for n, c in format_classes().items()}
+    crack, gnss = registry.device(f"{site}-CRACK"), registry.device(f"{site}-GNSS")
+    now = time.time()
+    with Publisher(url, f"slope-{site}") as pub:
+        for i in range(49):
+            t = now - (48 - i) * 3600
+            pub.publish(*formats[crack.protocol].encode_readings(crack, t, {"width": 10 + 500 / 24 * i}))
+            pub.publish(*formats[gnss.protocol].encode_readings(
+                gnss, t, {"dx": 300 / 24 * i, "dy": 2 * math.sin(i), "dz": -50 / 24 * i}))
+        assert pub.flush()
+
+
 def role_of(path: str) -> str:
     """`/S1/household/139…` -> household"""
     return path.strip("/").split("/")[1]

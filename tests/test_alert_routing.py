@@ -104,3 +104,18 @@ def test_the_readme_configuration_example_validates_and_reaches_everyone(tmp_pat
                                                                         "household"}
     assert [len(router.tier(site, i).recipients) for i in range(2)] == [1, 1]
     assert cfg.settings.sirens.levels_for("XTX003") == ("orange", "red")
+
+
+@pytest.mark.parametrize("content, problem", [(None, "cannot read"), ("urls: [[[\n", "holds no URL apprise can use")])
+def test_an_apprise_file_that_gives_no_contact_is_a_configuration_error(tmp_path, capsys, content, problem):
+    """apprise alone would give no service, and every contact listed there would be dropped."""
+    from geowarn.daemon.cli import main
+
+    from alert_fixtures import write_config
+
+    apprise_file = tmp_path / "apprise.yaml"
+    if content is not None:
+        apprise_file.write_text(content, encoding="utf-8")
+    path = write_config(tmp_path / "geowarn.yaml", 9, notify={"apprise_config": str(apprise_file)})
+    assert main(["check", "--config", str(path)]) == 2
+    assert problem in capsys.readouterr().err

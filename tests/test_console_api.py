@@ -11,7 +11,7 @@ from geowarn.drivers.timestamps import parse_ts
 from console_fixtures import (TOKEN, accelerating_crack, http, publish_readings, publish_status, rain_last_hour,
                               running_service, s2_complete)
 from helpers import wait_until
-from test_pipeline import _publish_accelerating_slope
+from alert_fixtures import publish_accelerating_slope
 
 LEVELS = ["normal", "blue", "yellow", "orange", "red"]
 
@@ -98,7 +98,7 @@ def test_network_and_site_documents_follow_a_site_to_red(svc, mosquitto):
     assert s1["level"] == "normal" and (s1["lon"], s1["lat"]) == (112.8, 27.6) and s1["county"] == "湘潭县"
 
     publish_status(mosquitto.url, "S2", "S2-GNSS", {"battery_pct": 11, "signal": 17})
-    _publish_accelerating_slope(svc.config, mosquitto.url)
+    publish_accelerating_slope(svc.config.registry, mosquitto.url)
     assert wait_until(lambda: svc.core.site_levels().get("S1") == "red", 30)
     assert wait_until(lambda: any(a.kind == "fault" and a.device == "S2-GNSS" for a in svc.alerts.manager.alerts()), 10)
 
@@ -169,7 +169,7 @@ def test_the_event_stream_pushes_level_changes_and_acknowledgements(svc, mosquit
     try:
         first = stream.next_network()
         assert next(s for s in first["sites"] if s["id"] == "S1")["level"] == "normal"
-        _publish_accelerating_slope(svc.config, mosquitto.url)
+        publish_accelerating_slope(svc.config.registry, mosquitto.url)
         doc = first
         while next(s for s in doc["sites"] if s["id"] == "S1")["level"] != "red":
             doc = stream.next_network()

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from console_fixtures import (TOKEN, accelerating_crack, publish_readings, rain_last_hour, running_service,
                               s2_complete)
 from helpers import wait_until
-from test_pipeline import _publish_accelerating_slope
+from alert_fixtures import publish_accelerating_slope
 
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -90,7 +90,7 @@ def test_drill_to_red_then_acknowledge_stand_down_and_silence_from_the_page(tmp_
         _css(browser, "#live.on")
         assert browser.find_element(By.CSS_SELECTOR, ".brand").text == "地质灾害监测预警 · 值班台"
 
-        _publish_accelerating_slope(svc.config, mosquitto.url)
+        publish_accelerating_slope(svc.config.registry, mosquitto.url)
         assert wait_until(lambda: svc.core.site_levels().get("S1") == "red", 30, every=0.01)
         red_at = time.monotonic()
         _css(browser, 'circle.site[data-site="S1"][data-level="red"]', timeout=VISIBLE_WITHIN_S)

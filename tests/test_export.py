@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from geowarn.daemon.config import ConfigError, InfluxSettings, default_config_path, load_config
-from geowarn.daemon.influx_export import EventRow, InfluxExporter, export_events, prune_journal, resolve_token
-from geowarn.daemon.journal import Entry, Journal, Quarantined
+from geowarn.daemon.influx_export import EventRow, InfluxExporter, export_events, resolve_token
+from geowarn.daemon.journal import Entry, Journal, Quarantined, prune_journal
 from geowarn.drivers.base import DeviceStatus, Reading, Rejection
 from geowarn.simulators.journal_fill import fill
 from geowarn.simulators.local_victoria import VictoriaMetrics
@@ -236,24 +236,27 @@ def test_retention_never_prunes_what_is_not_exported(vm, jpath):
     old = time.time() - 10 * 86400
     with Journal(jpath, "normal") as j:
         fill(j, REG, 3000, START, now=old)  # received ten days ago
-    with InfluxExporter(jpath, settings(vm, batch_size=1000), REG, retention_days=1) as ex:
+    with InfluxExporter(jpath, settings(vm, batch_size=1000), REG) as ex:
+        def prune() -> dict:  # as the service's retention does: behind what the server confirmed
+            return prune_journal(jpath, 1, cursors=ex.cursors())
+
         ex.run_once(max_batches=1)  # the first page: part of the readings
         exported = cursor_of(jpath, "readings")
         assert 0 < exported <= 1000
         vm.stop()
         assert ex.run_once() == 0 and ex.stats.failures == 1
-        assert ex.prune() == {"readings": exported}  # only what the server has
+        assert prune() == {"readings": exported}  # only what the server has
         with sqlite3.connect(jpath) as db:
             assert db.execute("SELECT MIN(rowid), COUNT(*) FROM readings").fetchone() == (exported + 1, 3000 - exported)
         vm.start()
         ex.run_once()
         assert ex.backlog()["readings"] == 0
-        assert ex.prune() == {"readings": 3000 - exported - 1}  # the newest row stays: rowids are never reused
+        assert prune() == {"readings": 3000 - exported - 1}  # the newest row stays: rowids are never reused
         with Journal(jpath, "normal") as j:
             fill(j, REG, 100, START + 86400 / 2, first=3000)  # received now: kept, and exported
         ex.run_once()
         assert ex.backlog()["readings"] == 0
-        assert ex.prune() == {"readings": 1}  # the old newest row, no longer the newest
+        assert prune() == {"readings": 1}  # the old newest row, no longer the newest
     rows = vm.export_until('{__name__=~"reading_.+"}', 3100)
     assert sum(len(r["timestamps"]) for r in rows) == 3100
     assert all(len(set(r["timestamps"])) == len(r["timestamps"]) for r in rows)
@@ -263,8 +266,8 @@ def test_without_influx_the_journal_alone_prunes_by_age(jpath):
     with Journal(jpath, "normal") as j:
         fill(j, REG, 300, START, now=time.time() - 5 * 86400)
         fill(j, REG, 200, START, first=300)
-    assert prune_journal(jpath, 3, exported_only=True) == {}  # as if InfluxDB were configured: none exported
-    assert prune_journal(jpath, 3, exported_only=False) == {"readings": 300}
+    assert prune_journal(jpath, 3, cursors={}) == {}  # as if InfluxDB were configured: none exported
+    assert prune_journal(jpath, 3) == {"readings": 300}
     with Journal(jpath) as j:
         assert j.count_readings() == 200
 

@@ -362,9 +362,8 @@ def test_network_cut_and_slowed_between_geowarn_and_the_notification_gateway(mos
     The one duplicate at-least-once allows: the gateway took a request and the cut lost its
     answer. The outbox recorded that attempt as failed and sent again; such a message is
     received once per attempt at most, and its failed attempt is in outbox_attempts."""
-    from alert_fixtures import write_config
+    from alert_fixtures import publish_accelerating_slope, write_config
     from tcp_proxy import TcpProxy
-    from test_pipeline import _publish_accelerating_slope
 
     from geowarn.daemon.config import load_config
     from geowarn.simulators.http_receiver import HttpReceiver
@@ -383,7 +382,7 @@ def test_network_cut_and_slowed_between_geowarn_and_the_notification_gateway(mos
     try:
         wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
         with proxy.down():  # the gateway is unreachable when the site goes red
-            _publish_accelerating_slope(cfg, mosquitto.url)
+            publish_accelerating_slope(cfg.registry, mosquitto.url)
             assert wait_until(lambda: db("SELECT COUNT(*) FROM outbox_attempts WHERE ok = 0") >= 10, timeout=60)
         proxy.delay_s = 0.2  # then slow, and cut while requests are on the wire
         for _ in range(6):
@@ -454,9 +453,8 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
     messages go out (over a slow link, so kills land with requests on the wire), then stood
     down. One alert, each level raised once in its history, every message of each state change
     delivered at least once, and a confirmed send never repeated."""
-    from alert_fixtures import write_config
+    from alert_fixtures import publish_accelerating_slope, write_config
     from tcp_proxy import TcpProxy
-    from test_pipeline import _publish_accelerating_slope
 
     from geowarn.daemon.config import load_config
     from geowarn.simulators.http_receiver import HttpReceiver
@@ -484,7 +482,7 @@ def test_kill_9_while_a_site_goes_red_delivers_each_state_change(mosquitto, tmp_
 
     try:
         wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
-        slope = threading.Thread(target=_publish_accelerating_slope, args=(cfg, mosquitto.url), daemon=True)
+        slope = threading.Thread(target=publish_accelerating_slope, args=(cfg.registry, mosquitto.url), daemon=True)
         slope.start()
         deadline = time.monotonic() + 60
         # kill while the readings land, the level rises and the messages leave
@@ -557,8 +555,7 @@ def test_the_wall_clock_jumping_forward_and_back_while_a_site_is_red(mosquitto, 
     a wall clock that does not step (daemon/steady_clock.py): the devices' correct times are
     not quarantined as future, no device is declared offline by the forward jump, the red
     alert is neither repeated nor escalated by it, and nothing is lost."""
-    from alert_fixtures import write_config
-    from test_pipeline import _publish_accelerating_slope
+    from alert_fixtures import publish_accelerating_slope, write_config
 
     from geowarn.daemon.config import load_config
     from geowarn.drivers.formats import format_classes
@@ -581,7 +578,7 @@ def test_the_wall_clock_jumping_forward_and_back_while_a_site_is_red(mosquitto, 
     native = format_classes()[crack.protocol](cfg.registry)
     try:
         wait_subscribed(state, cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
-        _publish_accelerating_slope(cfg, mosquitto.url)
+        publish_accelerating_slope(cfg.registry, mosquitto.url)
         assert wait_until(lambda: db("SELECT COUNT(*) FROM alerts WHERE site = 'S1' AND level = 'red'"), timeout=30)
         assert wait_until(lambda: db("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending', 'published')")
                           == 0, timeout=30)

@@ -2,7 +2,6 @@
 core → site red → siren command on the broker and its reply → messages through apprise to a
 local receiver → acknowledgement over HTTP → /healthz and /metrics tell the story."""
 import json
-import math
 import time
 import urllib.request
 
@@ -10,12 +9,10 @@ import pytest
 
 from geowarn.daemon.config import load_config
 from geowarn.daemon.service import Service
-from geowarn.drivers.formats import format_classes
 from geowarn.simulators.alarm_devices import AlarmDevices
 from geowarn.simulators.http_receiver import HttpReceiver
-from geowarn.simulators.publisher import Publisher
 
-from alert_fixtures import role_of, write_config
+from alert_fixtures import publish_accelerating_slope, role_of, write_config
 from helpers import wait_subscribed, wait_until
 
 TOKEN = "pipeline-token"
@@ -48,23 +45,9 @@ def _http(svc, method, path, body=None, token=TOKEN):
         return e.code, e.read().decode()
 
 
-def _publish_accelerating_slope(cfg, url, site="S1"):
-    """Two days of a crack opening 500 mm/day and GNSS moving 300 mm/day: red, corroborated."""
-    formats = {n: c(cfg.registry) for n, c in format_classes().items()}
-    crack, gnss = cfg.registry.device(f"{site}-CRACK"), cfg.registry.device(f"{site}-GNSS")
-    now = time.time()
-    with Publisher(url, "slope") as pub:
-        for i in range(49):
-            t = now - (48 - i) * 3600
-            pub.publish(*formats[crack.protocol].encode_readings(crack, t, {"width": 10 + 500 / 24 * i}))
-            pub.publish(*formats[gnss.protocol].encode_readings(
-                gnss, t, {"dx": 300 / 24 * i, "dy": 2 * math.sin(i), "dz": -50 / 24 * i}))
-        assert pub.flush()
-
-
 def test_a_slope_going_red_sounds_the_siren_and_reaches_people(chain, mosquitto):
     svc, cfg, rx, alarms = chain
-    _publish_accelerating_slope(cfg, mosquitto.url)
+    publish_accelerating_slope(cfg.registry, mosquitto.url)
     assert alarms.wait_for(lambda heard: any(h.device == "S1-ALARM" and h.name == "alarm" for h in heard), 30), \
         "no siren command reached the alarm"
     assert wait_until(lambda: svc.core.site_levels().get("S1") == "red", 10)
@@ -109,7 +92,7 @@ def test_after_a_restart_the_windows_are_warm_and_nothing_is_notified_again(tmp_
         svc.start()
         try:
             wait_subscribed(tmp_path / "state", cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
-            _publish_accelerating_slope(cfg, mosquitto.url)
+            publish_accelerating_slope(cfg.registry, mosquitto.url)
             assert wait_until(lambda: svc.core.site_levels().get("S1") == "red", 30)
             assert alarms.wait_for(lambda heard: any(h.device == "S1-ALARM" for h in heard), 30)
             assert wait_until(lambda: any(r.path.startswith("/S1/household/") for r in rx.received), 30)
@@ -144,7 +127,7 @@ def test_health_reports_an_undelivered_outbox_and_recovers(tmp_path, mosquitto, 
         svc.start()
         try:
             wait_subscribed(tmp_path / "state", cfg.registry, mosquitto.url, time.time() - 30 * 86400, "S2-CRACK")
-            _publish_accelerating_slope(cfg, mosquitto.url)
+            publish_accelerating_slope(cfg.registry, mosquitto.url)
             assert wait_until(lambda: svc.health()[0] == "degraded", 30)
             status, body = _http(svc, "GET", "/healthz")
             doc = json.loads(body)

@@ -44,7 +44,7 @@ def test_retention_follows_the_service_clock(tmp_path):
             svc.journal.write(Entry(readings=[(_reading(dev.id, sim[0]), dev.site)]))
         received = [r[0] for r in svc.journal._query("SELECT received_ms FROM readings ORDER BY received_ms")]
         assert received == [int((1_600_000_000.0 + d * DAY) * 1000) for d in range(5)]
-        svc._tick(sim[0] + 0.5 * DAY)  # half a day after the last: only it is within a day
+        svc.retention.tick(sim[0] + 0.5 * DAY)  # half a day after the last: only it is within a day
         kept = [r[0] for r in svc.journal._query("SELECT ts_ms FROM readings")]
         assert kept == [int(sim[0] * 1000)]
     finally:

@@ -16,7 +16,7 @@ PRIORITY_PATROL = 3
 
 
 def _when(mgr: AlertManager, ts: float) -> str:
-    return datetime.fromtimestamp(ts, _zone(mgr.notify.timezone)).strftime("%m-%d %H:%M")
+    return datetime.fromtimestamp(ts, _zone(mgr.setup.notify.timezone)).strftime("%m-%d %H:%M")
 
 
 def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: float, valid_to: float,
@@ -34,7 +34,7 @@ def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: floa
                f"unusual sounds, and send a field report (/field).")
     n = 0
     with mgr.db.tx() as db:
-        for rec in mgr.router.roles(site, ("monitor",)).recipients:
+        for rec in mgr.setup.router.roles(site, ("monitor",)).recipients:
             title, body = (en_title, en_body) if rec.lang == "en" else (zh_title, zh_body)
             n += enqueue_message(db, OutMessage(
                 key=f"{key}:{'reminder' if reminder else 'patrol'}:{site.id}:{rec.key}", alert_id=None,  # type: ignore[arg-type]
@@ -48,7 +48,7 @@ def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: flo
               now: float) -> int:
     """Accelerate (national devices: `meteorologicalearlywarning`; native: the configured
     accelerate commands) or restore the site's devices' reporting; commands queued."""
-    planner, what = mgr.planner, "accelerate" if accelerate else "restore"
+    planner, what = mgr.setup.planner, "accelerate" if accelerate else "restore"
     hours = max(1, math.ceil((valid_to - now) / 3600.0))
     n = 0
     with mgr.db.tx() as db:
@@ -63,7 +63,7 @@ def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: flo
                 from .device_commands import _param
 
                 cmds = [(c.name, {k: _param(v, dev) for k, v in c.params.items()})
-                        for c in getattr(getattr(mgr.sampling, dev.protocol), what)]
+                        for c in getattr(getattr(mgr.setup.sampling, dev.protocol), what)]
             for i, (name, params) in enumerate(cmds):
                 c: OutCommand = planner._command(None, f"{key}:sampling:{what}:{dev.id}:{i}", site, dev,  # type: ignore[arg-type]
                                                  name, params, "sampling", 5, False)

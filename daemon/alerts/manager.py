@@ -27,18 +27,18 @@ from ..model.levels import Level
 from ..registry import Registry, Site
 from . import outbox, store
 from .db import Database
-from .device_commands import CommandPlanner
 from .events import DeviceFault, SiteLevelChange
 from .messages import Renderer
 from .outbox import OutMessage
 from .recipients import Recipient
 from .routing import Route, Router
 from .settings import NotifySettings, SamplingSettings, SirenSettings
+from .setup import AlertSetup
 from .store import Alert, AlertClosed
 from .wakeup import nudge, socket_path
 
 if TYPE_CHECKING:
-    from ..cap.publisher import CapPublisher
+    from ..cap.publisher import CapPublisher, CapSetup
 
 log = logging.getLogger("geowarn.alerts")
 
@@ -86,14 +86,13 @@ class AlertManager:
                  express: ExpressLane | None = None,
                  clock: Callable[[], float] = time.time,
                  synchronous: str = "full",
-                 cap: "CapPublisher | None" = None):
-        self.registry = registry
-        self.notify = notify or NotifySettings()
-        self.sirens = sirens or SirenSettings()
-        self.sampling = sampling or SamplingSettings()
-        self.router = router or Router(self.notify)
-        self.renderer = renderer or Renderer(self.notify.templates_dir, self.notify.timezone)
-        self.planner = CommandPlanner(registry, self.sirens, self.sampling, self.renderer)
+                 cap: "CapPublisher | None" = None,
+                 keep_accelerated: Callable[[str], bool] | None = None,
+                 setup: AlertSetup | None = None):
+        # what the configuration says, in one piece: a reload swaps it whole (`reconfigure`)
+        self.setup = setup or AlertSetup.build(registry, notify, sirens, sampling, router=router, renderer=renderer)
+        # sites a reload removed while they had an open alert: kept for that alert only
+        self.retired: dict[str, Site] = {}
         self.db = Database(db_path, synchronous, checkpoints=False)
         # tells the OutboxWorker there is work: in-process directly, else through the state dir
         self.wake = wake or partial(nudge, socket_path(Path(db_path).parent))
@@ -105,7 +104,22 @@ class AlertManager:
         self.clock = clock
         self.cap = cap  # each site warning's public CAP message, written with the alert
         # whether something outside alerts (a weather warning) keeps a site's devices accelerated
-        self.keep_accelerated: Callable[[str], bool] = lambda site: False
+        self.keep_accelerated: Callable[[str], bool] = keep_accelerated or (lambda site: False)
+
+    def reconfigure(self, setup: AlertSetup, cap: "CapSetup | None" = None) -> None:
+        """A reload: from the next event, tick or action on, everything follows `setup` (and CAP
+        messages `cap`). Swapped while no transaction runs, so none sees half of each. A site the
+        new registry lacks keeps its open alerts (repeats and escalation to its contacts as they
+        were, acknowledgement, stand-down, all-clear) until they close; no new alert opens for it."""
+        with self.db.read() as db:
+            held = {a.site for a in store.open_alerts(db) if setup.registry.site(a.site) is None}
+            retired = {sid: site for sid in held if (site := self._site_or_none(sid)) is not None}
+            self.setup, self.retired = setup, retired
+            if self.cap is not None and cap is not None:
+                self.cap.reconfigure(cap)
+        for sid in sorted(retired):
+            log.warning("site %s is no longer in the registry but has an open alert: it stays open until "
+                        "stood down or cleared; no new alert opens for %s", sid, sid)
 
     def close(self) -> None:
         self.db.close()
@@ -204,9 +218,9 @@ class AlertManager:
         limits.check_span(starts, until, limits.MAX_SILENCE_S, "a silence")
         who = limits.text(who, "who silences (by)", limits.NAME_MAX_CHARS, required=True)
         reason = limits.text(reason, "reason", limits.REASON_MAX_CHARS, required=True)
-        if site is not None and self.registry.site(site) is None:
+        if site is not None and self.setup.registry.site(site) is None:
             raise ValueError(f"unknown site {site!r}")
-        if device is not None and self.registry.device(device) is None:
+        if device is not None and self.setup.registry.device(device) is None:
             raise ValueError(f"unknown device {device!r}")
         with self.db.tx() as db:
             sid = store.add_silence(db, site=site, device=device, fault=fault, starts=starts,
@@ -226,11 +240,21 @@ class AlertManager:
 
     # --- hazard lifecycle ---------------------------------------------------------------------
 
+    def _site_or_none(self, site_id: str) -> Site | None:
+        return self.setup.registry.site(site_id) or self.retired.get(site_id)
+
     def _site(self, site_id: str) -> Site:
-        site = self.registry.site(site_id)
+        site = self._site_or_none(site_id)
         if site is None:
             raise ValueError(f"unknown site {site_id!r}")
         return site
+
+    def _may_open(self, site: Site, what: str) -> bool:
+        """New alerts open only for sites of the registry (a retired one finishes what it has)."""
+        if self.setup.registry.site(site.id) is not None:
+            return True
+        log.warning("no new %s alert for %s: the site is no longer in the registry", what, site.id)
+        return False
 
     def _level_change(self, db: sqlite3.Connection, ev: SiteLevelChange) -> int | None:
         site = self._site(ev.site)
@@ -239,12 +263,14 @@ class AlertManager:
         if alert is None:
             if new == 0 or new <= prev:
                 return None  # a fall (or all-clear) with no open alert: e.g. after a stand-down
+            if not self._may_open(site, "hazard"):
+                return None
             aid = store.insert(db, kind="hazard", site=site.id, drill=int(ev.drill), status="open", level=ev.level,
                                max_level=ev.level, reasons=ev.reasons, forecast_failure_ts=ev.forecast_failure_ts,
                                opened_at=ev.ts, level_since=ev.ts, updated_at=ev.ts)
             store.audit(db, aid, ev.ts, "opened", None, level=ev.level, reasons=ev.reasons, drill=ev.drill)
             alert = store.get(db, aid)
-            self._announce(db, alert, "opened", self.router.level(site, ev.level), ev.ts)
+            self._announce(db, alert, "opened", self.setup.router.level(site, ev.level), ev.ts)
             self._publish(db, alert, site, "opened")
         elif new == 0:
             self._close(db, alert, "closed", None, "", ev.ts)
@@ -262,8 +288,8 @@ class AlertManager:
             store.audit(db, alert.id, ev.ts, "raised" if raised else "lowered", None, level=ev.level,
                         previous=alert.level, reasons=ev.reasons)
             # everyone warned so far hears of the change, plus the new level's roles
-            route = self._merge(self.router.level(site, ev.level), self.router.level(site, alert.level),
-                                *[self.router.tier(site, i) for i in range(alert.tier)])
+            route = self._merge(self.setup.router.level(site, ev.level), self.setup.router.level(site, alert.level),
+                                *[self.setup.router.tier(site, i) for i in range(alert.tier)])
             alert = store.get(db, alert.id)
             self._announce(db, alert, "raised" if raised else "lowered", route, ev.ts)
             self._publish(db, alert, site, "raised" if raised else "lowered")
@@ -277,9 +303,9 @@ class AlertManager:
 
     def _devices_for_level(self, db: sqlite3.Connection, alert: Alert, site: Site, level: str, ts: float) -> None:
         now = self.clock()
-        if level in self.planner.siren_levels(site, alert.drill) and (
+        if level in self.setup.planner.siren_levels(site, alert.drill) and (
                 alert.siren_level is None or Level.of(level) > Level.of(alert.siren_level)):
-            commands = self.planner.siren(alert.id, alert.round, site, level, alert.drill)
+            commands = self.setup.planner.siren(alert.id, alert.round, site, level, alert.drill)
             fresh = [c for c in commands if outbox.enqueue_command(db, c, now)]
             if fresh and self.express is not None:
                 # held before the commit makes them visible, so the regular lane never sends them too
@@ -288,9 +314,9 @@ class AlertManager:
                     self._urgent.extend(fresh)
             store.update(db, alert.id, siren_level=level)
             store.audit(db, alert.id, ts, "sirens", None, level=level, devices=sorted({c.device for c in commands}))
-        at = self.sampling.accelerate_at
+        at = self.setup.sampling.accelerate_at
         if at is not None and Level.of(level) >= Level.of(at) and not alert.accelerated:
-            for c in self.planner.reporting(alert.id, site, True, alert.drill):
+            for c in self.setup.planner.reporting(alert.id, site, True, alert.drill):
                 outbox.enqueue_command(db, c, now)
             store.update(db, alert.id, accelerated=1)
             store.audit(db, alert.id, ts, "sampling_accelerated", None)
@@ -304,32 +330,32 @@ class AlertManager:
             if not alert.silenced:
                 self._announce_fault(db, alert, site, active=False, ts=ts)
             return
-        route = self._merge(self.router.level(site, alert.max_level or alert.level),
-                            *[self.router.tier(site, i) for i in range(alert.tier)])
+        route = self._merge(self.setup.router.level(site, alert.max_level or alert.level),
+                            *[self.setup.router.tier(site, i) for i in range(alert.tier)])
         self._announce(db, alert, event, route, ts, note=note)
         self._publish(db, store.get(db, alert.id), site, event, note)
         others = store.open_hazard(db, site.id, not alert.drill)
         if alert.accelerated and self.keep_accelerated(site.id):  # a weather warning still holds them
             store.audit(db, alert.id, ts, "sampling_kept", None, reason="weather warning in force")
         elif alert.accelerated and not (others and others.accelerated):
-            for c in self.planner.reporting(alert.id, site, False, alert.drill):
+            for c in self.setup.planner.reporting(alert.id, site, False, alert.drill):
                 outbox.enqueue_command(db, c, self.clock())
             store.audit(db, alert.id, ts, "sampling_restored", None)
 
     def _repeat_and_escalate(self, db: sqlite3.Connection, alert: Alert, now: float) -> None:
         if alert.acked_at is not None:
             return
-        policy = self.notify.levels[alert.level]
+        policy = self.setup.notify.levels[alert.level]
         site = self._site(alert.site)
         if policy.repeat_s and now >= (alert.last_notified_at or alert.level_since) + policy.repeat_s:
-            route = self._merge(self.router.level(site, alert.level),
-                                *[self.router.tier(site, i) for i in range(alert.tier)])
+            route = self._merge(self.setup.router.level(site, alert.level),
+                                *[self.setup.router.tier(site, i) for i in range(alert.tier)])
             self._announce(db, alert, "repeat", route, now)
             alert = store.get(db, alert.id)
-        tiers = self.notify.escalation
+        tiers = self.setup.notify.escalation
         while policy.escalate and alert.tier < len(tiers) and now >= alert.level_since + tiers[alert.tier].after_s:
             store.audit(db, alert.id, now, "escalated", None, tier=tiers[alert.tier].name)
-            self._announce(db, alert, "escalated", self.router.tier(site, alert.tier), now, touch_repeat=False)
+            self._announce(db, alert, "escalated", self.setup.router.tier(site, alert.tier), now, touch_repeat=False)
             store.update(db, alert.id, tier=alert.tier + 1)
             alert = store.get(db, alert.id)
 
@@ -347,6 +373,8 @@ class AlertManager:
         if alert is not None:  # still active: note it, say nothing new
             store.update(db, alert.id, detail=ev.detail, updated_at=ev.ts)
             return alert.id
+        if not self._may_open(site, "fault"):
+            return None
         silenced = store.silenced(db, site.id, ev.device, ev.fault, ev.ts)
         aid = store.insert(db, kind="fault", site=site.id, device=ev.device, fault=ev.fault, drill=int(ev.drill),
                            status="open", detail=ev.detail, opened_at=ev.ts, level_since=ev.ts, updated_at=ev.ts,
@@ -365,25 +393,34 @@ class AlertManager:
                         attempt=row["attempts"], detail=detail)
         fault = "siren_failed" if row["purpose"] == "siren" else "command_failed"
         if status == "failed":
-            self._fault(db, DeviceFault(row["site"], row["device"], fault, now,
+            self._own_fault(db, DeviceFault(row["site"], row["device"], fault, now,
                                         f"{row['command']}: {detail} after {row['attempts']} attempts",
                                         True, bool(row["drill"])))
         elif status == "confirmed" and (was == "failed" or row["failing_reported"]):  # it answered after all
-            self._fault(db, DeviceFault(row["site"], row["device"], fault, now, f"{row['command']} answered",
+            self._own_fault(db, DeviceFault(row["site"], row["device"], fault, now, f"{row['command']} answered",
                                         False, bool(row["drill"])))
 
+    def _own_fault(self, db: sqlite3.Connection, ev: DeviceFault) -> None:
+        """A fault the lifecycle finds itself (a command unanswered, a contact failing). About a
+        site no configuration knows any more it is logged, not raised: the tick must go on."""
+        if self._site_or_none(ev.site) is None:
+            log.warning("%s of %s at %s not raised: the site is no longer in the registry", ev.fault, ev.device,
+                        ev.site)
+            return
+        self._fault(db, ev)
+
     def _failing_contacts(self, db: sqlite3.Connection, now: float) -> None:
-        for row in outbox.failing_unreported(db, self.notify.retry.report_failing_after):
+        for row in outbox.failing_unreported(db, self.setup.notify.retry.report_failing_after):
             outbox.mark_reported(db, row["id"], 1)
             source = store.get(db, row["alert_id"]) if row["alert_id"] else None
             if source is not None and source.fault == "contact_failing":
                 continue  # a technician's own channel failing cannot be reported over itself
-            self._fault(db, DeviceFault(row["site"], f"contact:{row['recipient']}", "contact_failing", now,
+            self._own_fault(db, DeviceFault(row["site"], f"contact:{row['recipient']}", "contact_failing", now,
                                         f"{row['role']} {row['recipient']}: {row['attempts']} attempts failed, "
                                         f"last: {row['last_error'] or '?'}"))
         for row in outbox.recovered_reported(db):
             outbox.mark_reported(db, row["id"], 2)
-            self._fault(db, DeviceFault(row["site"], f"contact:{row['recipient']}", "contact_failing", now,
+            self._own_fault(db, DeviceFault(row["site"], f"contact:{row['recipient']}", "contact_failing", now,
                                         f"{row['role']} {row['recipient']}: delivered again", False))
 
     # --- composing messages -------------------------------------------------------------------
@@ -410,14 +447,15 @@ class AlertManager:
         round_ = alert.round + 1
         now = self.clock()
         level = alert.level if event not in ("closed", "stood_down") else (alert.max_level or alert.level)
+        renderer = self.setup.renderer
         for rec in route.recipients:
             if event in ("closed", "stood_down"):
-                msg = self.renderer.closed(lang=rec.lang, event=event, site=site, level=level, role=rec.role,
-                                           note=note, alert_id=alert.id, drill=alert.drill, ts=ts)
+                msg = renderer.closed(lang=rec.lang, event=event, site=site, level=level, role=rec.role,
+                                      note=note, alert_id=alert.id, drill=alert.drill, ts=ts)
             else:
-                msg = self.renderer.hazard(lang=rec.lang, event=event, site=site, level=level, role=rec.role,
-                                           reasons=alert.reasons, forecast_ts=alert.forecast_failure_ts,
-                                           alert_id=alert.id, drill=alert.drill, ts=ts, ack_url=self.notify.ack_url)
+                msg = renderer.hazard(lang=rec.lang, event=event, site=site, level=level, role=rec.role,
+                                      reasons=alert.reasons, forecast_ts=alert.forecast_failure_ts,
+                                      alert_id=alert.id, drill=alert.drill, ts=ts, ack_url=self.setup.notify.ack_url)
             self._enqueue(db, alert, round_, event, rec, msg.title, msg.body, PRIORITY_HAZARD + Level.RED - Level.of(level), now)
         if route.unreachable:
             store.audit(db, alert.id, ts, "unreachable", None, contacts=route.unreachable)
@@ -428,12 +466,13 @@ class AlertManager:
         store.audit(db, alert.id, ts, f"notified_{event}", None, round=round_, recipients=len(route.recipients))
 
     def _announce_fault(self, db: sqlite3.Connection, alert: Alert, site: Site, *, active: bool, ts: float) -> None:
-        route = self.router.fault(site, alert.fault)
+        route = self.setup.router.fault(site, alert.fault)
         round_ = alert.round + 1
         now = self.clock()
         for rec in route.recipients:
-            msg = self.renderer.fault(lang=rec.lang, site=site, device=alert.device, fault=alert.fault,
-                                      detail=alert.detail, active=active, alert_id=alert.id, drill=alert.drill, ts=ts)
+            msg = self.setup.renderer.fault(lang=rec.lang, site=site, device=alert.device, fault=alert.fault,
+                                            detail=alert.detail, active=active, alert_id=alert.id,
+                                            drill=alert.drill, ts=ts)
             self._enqueue(db, alert, round_, "fault" if active else "fault_cleared", rec, msg.title, msg.body,
                           PRIORITY_FAULT, now)
         store.update(db, alert.id, round=round_, last_notified_at=ts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import apprise
 
@@ -25,13 +26,22 @@ class Route:
 
 
 def load_apprise_config(path: str | None) -> list[apprise.plugins.NotifyBase]:
+    """The services of an apprise configuration file. A file that is missing, unreadable or
+    yields no service is an error: apprise alone would give an empty list, and every contact
+    configured there would silently be dropped."""
     if not path:
         return []
+    try:
+        Path(path).read_bytes()
+    except OSError as e:
+        raise ValueError(f"notify.apprise_config: cannot read {path}: {e.strerror or e}") from None
     cfg = apprise.AppriseConfig()
     if not cfg.add(path):
         raise ValueError(f"notify.apprise_config: cannot read {path}")
-    services = getattr(cfg, "services", None) or cfg.servers  # apprise 2.x / 1.x
-    return list(services())
+    services = list((getattr(cfg, "services", None) or cfg.servers)())  # apprise 2.x / 1.x
+    if not services:
+        raise ValueError(f"notify.apprise_config: {path} holds no URL apprise can use")
+    return services
 
 
 def _applies(c: ExtraContact, site: Site) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
@@ -19,30 +20,42 @@ from .manager import AlertManager
 from .messages import Renderer
 from .mqtt_ack import AckListener
 from .sender import CommandSender
+from .settings import RetrySettings
+from .setup import AlertSetup
 from .worker import OutboxWorker
-from ..cap.publisher import CapPublisher
+from ..cap.publisher import CapPublisher, CapSetup
+
+
+@dataclass(frozen=True)
+class AlertReload:
+    setup: AlertSetup
+    notifier: AppriseNotifier
+    retry: RetrySettings
+    cap: CapSetup | None  # None: CAP off (`cap.enabled` changes only with a restart)
 
 
 class AlertService:
     def __init__(self, config: Config, state_dir: str | Path, broker_url: str | None = None, *,
                  tick_s: float = 1.0, deliver: bool = True, clock: Callable[[], float] = time.time,
-                 jobs: Jobs | None = None):
+                 jobs: Jobs | None = None,
+                 keep_accelerated: Callable[[str], bool] | None = None):
         s = config.settings
         path = journal_path(state_dir)
         self.tick_s = tick_s
         self.jobs = jobs or Jobs()  # the service's, so /healthz names a tick that keeps failing
         self.clock = clock  # a drill runs the lifecycle on the simulator's clock
         self.sender = CommandSender(broker_url, s.intake) if deliver else None
+        prepared = self.prepare(config)
         # deliver=False: a separate `geowarn deliver` process drains the outbox
-        self.worker = (OutboxWorker(path, notifier=AppriseNotifier(s.notify.apprise_config), sender=self.sender,
-                                    retry=s.notify.retry, synchronous=s.journal.synchronous, clock=clock)
+        self.worker = (OutboxWorker(path, notifier=prepared.notifier, sender=self.sender,
+                                    retry=prepared.retry, synchronous=s.journal.synchronous, clock=clock)
                        if deliver else None)
-        renderer = Renderer(s.notify.templates_dir, s.notify.timezone)
-        self.cap = CapPublisher(s.cap, renderer, path, s.journal.synchronous) if s.cap.enabled else None
-        self.manager = AlertManager(config.registry, path, notify=s.notify, sirens=s.sirens, sampling=s.sampling,
-                                    renderer=renderer, wake=self.worker.wake if self.worker else None,
+        self.cap = CapPublisher(s.cap, prepared.setup.renderer, path, s.journal.synchronous) if prepared.cap else None
+        self.manager = AlertManager(config.registry, path, setup=prepared.setup,
+                                    wake=self.worker.wake if self.worker else None,
                                     express=self.worker,
-                                    synchronous=s.journal.synchronous, clock=clock, cap=self.cap)
+                                    synchronous=s.journal.synchronous, clock=clock, cap=self.cap,
+                                    keep_accelerated=keep_accelerated)
         topic = s.notify.mqtt_ack_topic
         sharded = not Shard.of(s.shard).whole
         self.acks = AckListener(self.manager, topic, broker_url, s.intake, sharded=sharded) if topic else None
@@ -70,6 +83,22 @@ class AlertService:
         self.manager.close()
         if self.cap is not None:
             self.cap.close()
+
+    @staticmethod
+    def prepare(config: Config) -> "AlertReload":
+        """Everything a reload hands the alert stages, built (and so checked) before any of it
+        applies: an unreadable apprise file or template refuses the reload."""
+        s = config.settings
+        setup = AlertSetup.build(config.registry, s.notify, s.sirens, s.sampling)
+        return AlertReload(setup, AppriseNotifier(s.notify.apprise_config), s.notify.retry,
+                           CapSetup.build(s.cap, setup.renderer) if s.cap.enabled else None)
+
+    def reconfigure(self, prepared: "AlertReload") -> None:
+        """Apply a reload: the lifecycle (sites, contacts, notify, escalation, sirens, sampling,
+        CAP) and the outbox worker's notify settings."""
+        self.manager.reconfigure(prepared.setup, prepared.cap)
+        if self.worker is not None:
+            self.worker.reconfigure(prepared.notifier, prepared.retry)
 
     def handle(self, event: SiteLevelChange | DeviceFault) -> int | None:
         return self.manager.handle(event)

@@ -97,6 +97,11 @@ class OutboxWorker:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def reconfigure(self, notifier: AppriseNotifier, retry: RetrySettings) -> None:
+        """A reload: the next attempt goes through the new apprise configuration with the new
+        backoff (rows already queued keep their targets)."""
+        self.notifier, self.retry = notifier, retry
+
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
         for ev in self._wake.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,14 +33,34 @@ def shown_endpoint(url: str) -> str:
     return f"{u.scheme}://{u.hostname or ''}{':' + str(u.port) if u.port else ''}{u.path}"
 
 
+@dataclass(frozen=True)
+class CapSetup:
+    """What the messages are made from, in one piece: a reload swaps it whole. Building it reads
+    the signing key, so a reload naming an unreadable one is refused before anything changed."""
+
+    settings: CapSettings
+    renderer: Renderer
+    signer: Signer | None
+
+    @classmethod
+    def build(cls, settings: CapSettings, renderer: Renderer) -> "CapSetup":
+        return cls(settings, renderer, Signer(settings.sign) if settings.sign is not None else None)
+
+
 class CapPublisher:
     def __init__(self, settings: CapSettings, renderer: Renderer, db_path: str | Path, synchronous: str = "full"):
-        self.settings = settings
-        self.renderer = renderer
-        self.signer = Signer(settings.sign) if settings.sign is not None else None
+        self.setup = CapSetup.build(settings, renderer)
         self.db = Database(db_path, synchronous, checkpoints=False)
         with self.db.tx() as db:
             store.create(db)
+
+    def reconfigure(self, setup: CapSetup) -> None:
+        """A reload (called by the lifecycle while no transaction of it runs)."""
+        self.setup = setup
+
+    @property
+    def settings(self) -> CapSettings:
+        return self.setup.settings
 
     def close(self) -> None:
         self.db.close()
@@ -48,19 +69,20 @@ class CapPublisher:
 
     def record(self, db: sqlite3.Connection, alert: Alert, site: Site, event: str, ts: float,
                note: str = "") -> CapRow:
+        setup = self.setup
         earlier = store.of_alert(db, alert.id)
         issue = Issue(alert, site, event, len(earlier) + 1, ts,
-                      tuple(f"{self.settings.sender},{m.identifier},{m.sent_text}" for m in earlier), note)
-        root = build(issue, self.settings, self.renderer)
-        if self.signer is not None:
-            root = self.signer.sign(root)
+                      tuple(f"{setup.settings.sender},{m.identifier},{m.sent_text}" for m in earlier), note)
+        root = build(issue, setup.settings, setup.renderer)
+        if setup.signer is not None:
+            root = setup.signer.sign(root)
         xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         headline = root.findtext("{*}info/{*}headline") or ""
-        row = CapRow(identifier(self.settings, alert, issue.version), alert.id, issue.version, site.id, event,
-                     issue.msg_type, issue.status, alert.level, ts, cap_time(self.renderer, ts),
-                     ts + self.settings.valid_h * 3600, headline, xml)
+        row = CapRow(identifier(setup.settings, alert, issue.version), alert.id, issue.version, site.id, event,
+                     issue.msg_type, issue.status, alert.level, ts, cap_time(setup.renderer, ts),
+                     ts + setup.settings.valid_h * 3600, headline, xml)
         store.insert(db, row)
-        for url in self.settings.push:
+        for url in setup.settings.push:
             outbox.enqueue_post(db, outbox.OutPost(
                 key=f"cap:{row.identifier}:{outbox.target_key(url)}", alert_id=alert.id, site=site.id,
                 recipient=shown_endpoint(url), target=url, title=row.identifier, payload=xml,
@@ -83,6 +105,7 @@ class CapPublisher:
             return store.get(db, ident)
 
     def feed(self, now: float, self_url: str, message_url: str, status: str | None = None) -> bytes:
+        setup = self.setup
         with self.db.read() as db:
-            rows = store.current_and_recent(db, now - self.settings.feed_days * 86400, status)
-        return atom(rows, now, self.settings, self.renderer, self_url, message_url)
+            rows = store.current_and_recent(db, now - setup.settings.feed_days * 86400, status)
+        return atom(rows, now, setup.settings, setup.renderer, self_url, message_url)

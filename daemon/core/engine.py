@@ -75,15 +75,22 @@ class Core:
         # at yellow and above the service orders accelerated sampling; replay of recorded
         # data turns this off (those devices never got the order)
         self.expect_accelerated = True
+        # devices a reload added: silence counts from the first tick that knows them, not from t0
+        self._watch_from: dict[int, float] = {}
+        self._unwatched: set[int] = set()
         if registry is not None:
-            for site in registry.sites:
-                self.series.site_index(site.id)
-                for dev in site.devices:
-                    self.series.device_index(site.id, dev.id, dev.kind)
-            self._sync_sites()
-            self._grow_devices()
+            self._register(registry)
             # size the windows for the registry's channels once, instead of doubling up to it
             self._grow(sum(len(KINDS[d.kind].channels) for d in registry.devices if d.kind in KINDS))
+
+    def _register(self, registry: Registry) -> None:
+        """Every site and device of the registry, so a device that never reports is noticed."""
+        for site in registry.sites:
+            self.series.site_index(site.id)
+            for dev in site.devices:
+                self.series.device_index(site.id, dev.id, dev.kind)
+        self._sync_sites()
+        self._grow_devices()
 
     # --- interning -----------------------------------------------------------------------
 
@@ -105,8 +112,14 @@ class Core:
 
     def reconfigure(self, registry: Registry | None, rules: Rules) -> None:
         """A reloaded configuration: new rules apply to every series and site from now on;
-        windows, detector state and site levels are kept."""
+        windows, detector state and site levels are kept. Sites and devices it adds are watched
+        from the next tick; those it removes are judged no more (their state stays, should they
+        come back)."""
         self.registry, self.rules = registry, rules
+        if registry is not None:
+            known = len(self.series.devices)
+            self._register(registry)
+            self._unwatched.update(range(known, len(self.series.devices)))
         for sid, info in enumerate(self.series.info):
             self.p.set(sid, info.kind, info.channel, rules.for_device(info.kind, info.site, info.device))
         for i, site in enumerate(self.series.sites):
@@ -587,6 +600,9 @@ class Core:
             return res
         if self.t0 is None:
             self.t0 = now
+        for di in self._unwatched:
+            self._watch_from[di] = now
+        self._unwatched.clear()
         for di, dev_id in enumerate(self.series.devices):
             dev = self.registry.device(dev_id)
             if dev is None or dev.kind in (*ACTUATOR_KINDS, *HUMAN_KINDS):
@@ -600,13 +616,14 @@ class Core:
                 limit = quality.offline_after(dev.accelerated_interval_s, rule.quality.offline_factor)
             seen = self.dev_seen[di]
             active = self.dev_faults.setdefault(di, {})
+            watched = self._watch_from.get(di, self.t0)
             if math.isinf(seen):
-                state = "never_reported" if now - self.t0 >= limit else None
+                state = "never_reported" if now - watched >= limit else None
             else:
                 state = "offline" if now - seen >= limit else None
             for name in ("offline", "never_reported"):
                 if name == state and name not in active:
-                    active[name] = f"silent for {(now - (self.t0 if name == 'never_reported' else seen)) / 3600:.1f} h " \
+                    active[name] = f"silent for {(now - (watched if name == 'never_reported' else seen)) / 3600:.1f} h " \
                                    f"(limit {limit / 3600:.1f} h)"
                     res.faults.append(Fault(now, dev.site, dev.id, None, name, active[name], True))
                 elif name != state and name in active:

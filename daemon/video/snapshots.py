@@ -70,7 +70,7 @@ class Snapshots:
         site = self.svc.config.registry.site(event.site)
         with mgr.db.tx() as db:
             store.audit(db, alert_id, now, "snapshot", None, device=device, path=str(path), bytes=len(data))
-            for rec in mgr.router.roles(site, self.settings.roles).recipients:
+            for rec in mgr.setup.router.roles(site, self.settings.roles).recipients:
                 zh = rec.lang != "en"
                 title = (f"{'【演练】' if event.drill and zh else 'DRILL ' if event.drill else ''}"
                          + (f"现场图像 {site.name} 告警A{alert_id}" if zh else f"Site still {site.name} alert A{alert_id}"))
