@@ -113,6 +113,7 @@ class Service:
         self._exporter_thread: threading.Thread | None = None
         self._exporter_stop = threading.Event()
         self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
+        self._reloading = threading.Lock()
 
     # --- stages ------------------------------------------------------------------------------
 
@@ -251,6 +252,10 @@ class Service:
         flowing: the intake's batches and the ticker wait on the lock for the moment of the swap.
         A file that is broken, or changes what only a restart can (RESTART_ONLY), is refused by
         name and the running configuration stays."""
+        with self._reloading:  # one at a time: SIGHUPs in a row each start a thread
+            return self._reload()
+
+    def _reload(self) -> bool:
         try:
             prepared = self._prepare(load_config(self.config_path))
         except (ConfigError, ReloadRefused) as e:
