@@ -214,3 +214,15 @@ def test_a_site_removed_with_an_open_alert_keeps_it_until_stood_down_and_opens_n
             h.manager.handle(SiteLevelChange("S2", t0 + 64, "red", "normal", []))
     finally:
         h.close()
+
+
+def test_cap_messages_follow_a_reload(chain, mosquitto):
+    c = chain()
+    publish_accelerating_slope(c.svc.network, mosquitto.url, "S1")
+    assert wait_until(c.hazards, 30)
+    assert c.rewrite(lambda doc: doc.update(cap={"sender": "centre@reload.example"}))
+    (alert,) = c.hazards()
+    c.svc.alerts.manager.stand_down(alert.id, "孙值班", "演练结束")
+    xml = c.outbox(f"SELECT event, xml FROM cap_messages WHERE alert_id = {alert.id} ORDER BY version")
+    assert xml[-1][0] == "stood_down" and b"<sender>centre@reload.example</sender>" in xml[-1][1]
+    assert b"centre@reload.example" not in xml[0][1]  # issued before the reload
