@@ -1,8 +1,7 @@
 """/metrics: the service's state in Prometheus text format, gathered at scrape time from the
-stages that own it (intake counters, core levels, the journal's alert and outbox tables)."""
+stages that own it (intake counters, core levels, the alert service's tallies of its tables)."""
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -74,25 +73,14 @@ class ServiceCollector:
             yield m
 
     def _journal_tables(self):
-        db = sqlite3.connect(f"file:{self.service.journal.path}?mode=ro", uri=True, timeout=5)
-        try:
-            open_alerts = db.execute("SELECT kind, COALESCE(level, ''), COUNT(*) FROM alerts "
-                                     "WHERE status = 'open' GROUP BY 1, 2").fetchall()
-            outbox = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
-            results = db.execute("SELECT o.channel, a.ok, COUNT(*) FROM outbox_attempts a "
-                                 "JOIN outbox o ON o.id = a.outbox_id WHERE a.finished IS NOT NULL "
-                                 "GROUP BY 1, 2").fetchall()
-        except sqlite3.OperationalError:  # tables not created yet
-            open_alerts, outbox, results = [], [], []
-        finally:
-            db.close()
+        open_alerts, outbox, results = self.service.alerts.status.tallies()
         m = GaugeMetricFamily("geowarn_open_alerts", "Open alerts", labels=["kind", "level"])
         for kind, level, n in open_alerts:
             m.add_metric([kind, level], n)
         yield m
         m = GaugeMetricFamily("geowarn_outbox", "Outbox rows by status (pending, failed: the depth)",
                               labels=["status"])
-        for status, n in outbox:
+        for status, n in outbox.items():
             m.add_metric([status], n)
         yield m
         m = CounterMetricFamily("geowarn_notifications", "Delivery attempts by channel and result",

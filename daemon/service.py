@@ -31,6 +31,8 @@ from .registry import Registry
 from .rules import Rules, rules_for_config
 from .sdnotify import Notifier
 from .shard import Shard
+from .signals import Signals
+from .video.snapshots import Snapshots, VideoSetup
 from .steady_clock import SteadyClock
 
 log = logging.getLogger("geowarn.service")
@@ -84,6 +86,9 @@ class Service:
         self.core = Core(config.registry, rules_for_config(config))
         self.jobs = Jobs()  # the periodic jobs, each isolated; /healthz names one that keeps failing
         self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock, jobs=self.jobs)
+        self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
+        # the one way in for signals from people, the weather and cameras (it takes the lock)
+        self.signals = Signals(self._lock, self.core, self.journal, self._judge, self._handle)
         from .field.desk import FieldDesk
 
         from .weather.desk import WeatherDesk
@@ -91,9 +96,9 @@ class Service:
 
         self.field = FieldDesk(self)  # community monitors' reports
         self.weather = WeatherDesk(self)  # meteorological risk warnings
-        from .video.snapshots import Snapshots
-
-        self.video = Snapshots(self)  # stills from video units when an alert rises
+        # stills from video units when an alert rises
+        self.video = Snapshots(self.state_dir, VideoSetup(config.registry, config.settings.video),
+                               self.alerts.manager.tell, self.signals.fault)
         # warnings on the broker the intake uses (the flag, or the configured one)
         self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake)
         self.http = None
@@ -112,7 +117,6 @@ class Service:
         self.exporter = self._export.exporter(self.journal.path) if self._export else None
         self._exporter_thread: threading.Thread | None = None
         self._exporter_stop = threading.Event()
-        self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
         self._reloading = threading.Lock()
 
     # --- stages ------------------------------------------------------------------------------
@@ -130,15 +134,19 @@ class Service:
 
     def _judge(self, result: CoreResult) -> None:
         for event in lifecycle_events(result, self.drill):
-            for listener in self.listeners:
-                listener(event)
-            try:
-                alert_id = self.alerts.handle(event)
-            except Exception:  # one bad event must not stop the others
-                log.exception("alert lifecycle failed on %s", event)
-                continue
-            if isinstance(event, SiteLevelChange):
-                self.video.on_event(event, alert_id)  # after the warning, never before it
+            self._handle(event)
+
+    def _handle(self, event: SiteLevelChange | DeviceFault) -> int | None:
+        for listener in self.listeners:
+            listener(event)
+        try:
+            alert_id = self.alerts.handle(event)
+        except Exception:  # one bad event must not stop the others
+            log.exception("alert lifecycle failed on %s", event)
+            return None
+        if isinstance(event, SiteLevelChange):
+            self.video.on_event(event, alert_id)  # after the warning, never before it
+        return alert_id
 
     def _tick(self, now: float) -> None:
         """Time-driven work under the lock, each job on its own (jobs.py): deadman checks, weather
@@ -269,6 +277,7 @@ class Service:
             self.intake.set_registry(prepared.loaded.registry)
             self.core.reconfigure(new.registry, prepared.rules)  # windows and levels are kept
             self.alerts.reconfigure(prepared.alerts)
+            self.video.reconfigure(VideoSetup(new.registry, new.settings.video))
             self.retention.days = new.settings.journal.retention_days
             self.config = new
         if prepared.export != self._export:  # beside the pipeline: rebuilt after the swap
@@ -333,13 +342,10 @@ class Service:
                           "client_id": self.config.settings.intake.client_id}}
 
     def _outbox_overdue(self) -> int:
-        """Deliveries still not made this long after they were queued (every row is due when
-        queued; `next_at` only says when the next retry is, and moves on with each failure)."""
         try:
-            return self.journal._query(
-                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND created < ?",
-                (self.clock() - OUTBOX_OVERDUE_S,))[0][0]
-        except sqlite3.Error:  # no outbox yet
+            return self.alerts.status.overdue(self.clock() - OUTBOX_OVERDUE_S)
+        except sqlite3.Error as e:  # a journal that cannot be read says so elsewhere (the intake)
+            log.warning("outbox not readable for health: %s", e)
             return 0
 
     def status_line(self) -> str:

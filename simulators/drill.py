@@ -190,10 +190,7 @@ def _settle(svc: Service, quiet_s: float = 1.0, limit_s: float = 30.0) -> None:
     command still waits for its reply (a silent siren must be found silent before the report)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        busy = svc.intake.queued or svc.journal._query(
-            "SELECT COUNT(*) FROM outbox WHERE (status IN ('pending', 'sending') AND next_at <= ?) "
-            "OR status = 'published'", (svc.clock(),)
-        )[0][0]
+        busy = svc.intake.queued or svc.alerts.status.unsettled(svc.clock())
         if not busy:
             time.sleep(quiet_s)
             if not svc.intake.queued:

@@ -27,10 +27,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from geowarn.daemon.alerts import outbox, store
 from geowarn.daemon.config import Config, load_config
 
 from geowarn.daemon.core.detectors.quality import offline_after
@@ -222,11 +224,12 @@ def slope_per_day(days: list[float], values: list[float]) -> float:
 
 def deadman_report(db_path: Path, silences: list[Silence], tick_sim_s: float) -> dict[str, Any]:
     """Offline alerts expected (the planned silences) against those raised, with their timing."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
-        rows = db.execute("SELECT id, device, fault, opened_at, closed_at FROM alerts "
-                          "WHERE kind = 'fault' AND fault IN ('offline', 'never_reported') ORDER BY id").fetchall()
-        sent = {a for (a,) in db.execute("SELECT DISTINCT alert_id FROM outbox WHERE purpose = 'notify' "
-                                         "AND status IN ('delivered', 'confirmed')")}
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        rows = [(a.id, a.device, a.fault, a.opened_at, a.closed_at)
+                for a in sorted(store.listing(db, open_only=False, limit=-1), key=lambda a: a.id)
+                if a.kind == "fault" and a.fault in ("offline", "never_reported")]
+        sent = outbox.notified_alerts(db)
     planned = {s.device: s for s in silences}
     by_device: dict[str, list] = {}
     for r in rows:

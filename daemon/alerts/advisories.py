@@ -9,14 +9,14 @@ from datetime import datetime
 from ..model.levels import Level
 from ..registry import ACTUATOR_KINDS, HUMAN_KINDS, Site
 from .manager import AlertManager
-from .messages import _zone
-from .outbox import OutCommand, OutMessage, enqueue_command, enqueue_message
+from .device_commands import PRIORITY_SAMPLING
+from .outbox import enqueue_command
 
 PRIORITY_PATROL = 3
 
 
 def _when(mgr: AlertManager, ts: float) -> str:
-    return datetime.fromtimestamp(ts, _zone(mgr.setup.notify.timezone)).strftime("%m-%d %H:%M")
+    return datetime.fromtimestamp(ts, mgr.setup.renderer.tz).strftime("%m-%d %H:%M")
 
 
 def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: float, valid_to: float,
@@ -32,16 +32,9 @@ def patrol(mgr: AlertManager, key: str, site: Site, level: str, valid_from: floa
                f"meteorological geohazard risk warning area, valid {span}. Patrol now: read the crack markers, "
                f"look for new cracks, bulging, seepage or muddy water, falling rocks, tilting trees or poles, "
                f"unusual sounds, and send a field report (/field).")
-    n = 0
-    with mgr.db.tx() as db:
-        for rec in mgr.setup.router.roles(site, ("monitor",)).recipients:
-            title, body = (en_title, en_body) if rec.lang == "en" else (zh_title, zh_body)
-            n += enqueue_message(db, OutMessage(
-                key=f"{key}:{'reminder' if reminder else 'patrol'}:{site.id}:{rec.key}", alert_id=None,  # type: ignore[arg-type]
-                site=site.id, role="monitor", recipient=rec.name, target=rec.target, title=title, body=body,
-                drill=False, priority=PRIORITY_PATROL), now)
-    mgr.wake()
-    return n
+    return mgr.tell(site, ("monitor",), f"{key}:{'reminder' if reminder else 'patrol'}:{site.id}",
+                    lambda lang: (en_title, en_body) if lang == "en" else (zh_title, zh_body),
+                    priority=PRIORITY_PATROL, now=now)
 
 
 def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: float, box: tuple, accelerate: bool,
@@ -60,13 +53,10 @@ def reporting(mgr: AlertManager, key: str, site: Site, level: str, valid_to: flo
                          {"level": Level.of(level).national, "effective_time": hours,
                           "lon_range": f"{box[0]:.4f},{box[2]:.4f}", "lat_range": f"{box[1]:.4f},{box[3]:.4f}"})]
             else:
-                from .device_commands import _param
-
-                cmds = [(c.name, {k: _param(v, dev) for k, v in c.params.items()})
-                        for c in getattr(getattr(mgr.setup.sampling, dev.protocol), what)]
+                cmds = planner.reporting_commands(dev, accelerate)
             for i, (name, params) in enumerate(cmds):
-                c: OutCommand = planner._command(None, f"{key}:sampling:{what}:{dev.id}:{i}", site, dev,  # type: ignore[arg-type]
-                                                 name, params, "sampling", 5, False)
+                c = planner.command(None, f"{key}:sampling:{what}:{dev.id}:{i}", site, dev, name, params, "sampling",
+                                    PRIORITY_SAMPLING, False)
                 n += enqueue_command(db, c, now)
     mgr.wake()
     return n

@@ -14,7 +14,7 @@ from geowarn.drivers.timestamps import format_ts, parse_ts
 
 from ..config import ConfigError, load_config
 from ..journal import journal_path
-from . import store
+from . import outbox, store
 from .db import Database
 from .manager import AlertManager, acknowledge, parse_alert_id
 from .store import AlertClosed, AlertNotFound
@@ -172,11 +172,7 @@ def cmd_outbox(args) -> int:
     """The outbox at a glance: rows per status, the oldest waiting, the targets that keep failing."""
     db = _db(args.state_dir)
     with db.read() as c:
-        counts = {r[0]: r[1] for r in c.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
-        oldest = c.execute("SELECT MIN(created) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0]
-        failing = [dict(r) for r in c.execute(
-            "SELECT site, role, recipient, command, device, attempts, last_error FROM outbox "
-            "WHERE status IN ('pending', 'sending') AND attempts > 0 ORDER BY attempts DESC LIMIT 20")]
+        counts, oldest, failing = outbox.counts(c), outbox.oldest_waiting(c), outbox.retrying(c)
     db.close()
     report = {"rows": counts, "oldest_waiting": format_ts(oldest) if oldest else None, "retrying": failing}
     if args.json:

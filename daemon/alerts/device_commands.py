@@ -23,7 +23,7 @@ class CommandPlanner:
         self.renderer = renderer
         self.formats = {name: cls(registry) for name, cls in format_classes().items()}
 
-    def _command(self, alert_id: int, key: str, site: Site, device: Device, name: str, params: dict[str, Any],
+    def command(self, alert_id: int | None, key: str, site: Site, device: Device, name: str, params: dict[str, Any],
                  purpose: str, priority: int, drill: bool) -> OutCommand:
         fmt = self.formats[device.protocol]
         msgid = msgid_for(key)
@@ -34,6 +34,12 @@ class CommandPlanner:
                           payload=fmt.encode_command(name, params, msgid), command=name, msgid=msgid,
                           purpose=purpose, priority=priority, max_attempts=retries + 1, reply_timeout_s=timeout,
                           drill=drill)
+
+    def reporting_commands(self, dev: Device, accelerate: bool) -> list[tuple[str, dict[str, Any]]]:
+        """The configured commands (name, params) that accelerate or restore a device's reporting."""
+        commands: tuple[DeviceCommand, ...] = getattr(getattr(self.sampling, dev.protocol),
+                                                      "accelerate" if accelerate else "restore")
+        return [(cmd.name, {k: _param(v, dev) for k, v in cmd.params.items()}) for cmd in commands]
 
     def siren_levels(self, site: Site, drill: bool) -> tuple[str, ...]:
         if drill and not self.sirens.drills:
@@ -47,14 +53,14 @@ class CommandPlanner:
             if dev.kind != "alarm":
                 continue
             base = f"a{alert_id}:{round_}:siren:{level}:{dev.id}"
-            out.append(self._command(alert_id, base + ":alarm", site, dev, "alarm",
-                                     {"type": self.sirens.alarm_type, "level": Level.of(level).national},
-                                     "siren", PRIORITY_ALARM, drill))
+            out.append(self.command(alert_id, base + ":alarm", site, dev, "alarm",
+                                    {"type": self.sirens.alarm_type, "level": Level.of(level).national},
+                                    "siren", PRIORITY_ALARM, drill))
             if self.sirens.broadcast:
                 size = len(text.encode("gb2312", "replace"))
-                out.append(self._command(alert_id, base + ":broadcast", site, dev, "broadcast",
-                                         {"b_num": self.sirens.broadcast_repeat, "b_size": size, "b_content": text},
-                                         "siren", PRIORITY_BROADCAST, drill))
+                out.append(self.command(alert_id, base + ":broadcast", site, dev, "broadcast",
+                                        {"b_num": self.sirens.broadcast_repeat, "b_size": size, "b_content": text},
+                                        "siren", PRIORITY_BROADCAST, drill))
         return out
 
     def reporting(self, alert_id: int, site: Site, accelerate: bool, drill: bool) -> list[OutCommand]:
@@ -63,11 +69,9 @@ class CommandPlanner:
         for dev in site.devices:
             if dev.kind in ACTUATOR_KINDS or dev.kind in HUMAN_KINDS:
                 continue
-            commands: tuple[DeviceCommand, ...] = getattr(getattr(self.sampling, dev.protocol), what)
-            for i, cmd in enumerate(commands):
-                params = {k: _param(v, dev) for k, v in cmd.params.items()}
-                out.append(self._command(alert_id, f"a{alert_id}:sampling:{what}:{dev.id}:{i}", site, dev, cmd.name,
-                                         params, "sampling", PRIORITY_SAMPLING, drill))
+            for i, (name, params) in enumerate(self.reporting_commands(dev, accelerate)):
+                out.append(self.command(alert_id, f"a{alert_id}:sampling:{what}:{dev.id}:{i}", site, dev, name,
+                                        params, "sampling", PRIORITY_SAMPLING, drill))
         return out
 
 

@@ -227,6 +227,27 @@ class AlertManager:
                                     ends=until, who=who, reason=reason, now=now)
         return sid
 
+    def tell(self, site: Site, roles: tuple[str, ...], key: str, text: Callable[[str], tuple[str, str]], *,
+             priority: int, alert_id: int | None = None, drill: bool = False, now: float | None = None,
+             audit: tuple[str, dict[str, Any]] | None = None) -> int:
+        """Messages beside an alert's own warnings (a patrol order, a camera's still): to the
+        site's people in `roles`, each in their language (`text(lang)` gives title and body),
+        through the outbox, keyed `key:<recipient>` so a second call queues nothing twice.
+        `audit` (event, detail) joins the alert's trail in the same transaction. The number of
+        messages queued."""
+        now = self.clock() if now is None else now
+        n = 0
+        with self.db.tx() as db:
+            if audit is not None and alert_id is not None:
+                store.audit(db, alert_id, now, audit[0], None, **audit[1])
+            for rec in self.setup.router.roles(site, roles).recipients:
+                title, body = text(rec.lang)
+                n += outbox.enqueue_message(db, OutMessage(
+                    key=f"{key}:{rec.key}", alert_id=alert_id, site=site.id, role=rec.role, recipient=rec.name,
+                    target=rec.target, title=title, body=body, drill=drill, priority=priority), now)
+        self.wake()
+        return n
+
     # --- reading ------------------------------------------------------------------------------
 
     def alerts(self, open_only: bool = True) -> list[Alert]:

@@ -23,7 +23,7 @@ _AHEAD = {"apprise": ("pending", "sending"), "mqtt": ("pending", "sending"), "ht
 @dataclass(frozen=True, slots=True)
 class OutMessage:
     key: str
-    alert_id: int
+    alert_id: int | None  # None: an advisory beside any alert (a weather warning's patrol order)
     site: str
     role: str
     recipient: str
@@ -37,7 +37,7 @@ class OutMessage:
 @dataclass(frozen=True, slots=True)
 class OutCommand:
     key: str
-    alert_id: int
+    alert_id: int | None
     site: str
     device: str
     topic: str
@@ -260,3 +260,56 @@ def mark_reported(db: sqlite3.Connection, row_id: int, value: int) -> None:
 
 def counts(db: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+
+
+# --- what is read beside the lifecycle: health, metrics, the console, the CLI, drills ---------
+
+WAITING = ("pending", "sending")
+
+
+def overdue(db: sqlite3.Connection, queued_before: float) -> int:
+    """Deliveries still not made that were queued before this time (every row is due when
+    queued; `next_at` only says when the next retry is, and moves on with each failure)."""
+    return db.execute("SELECT COUNT(*) FROM outbox WHERE status IN (?, ?) AND created < ?",
+                      (*WAITING, queued_before)).fetchone()[0]
+
+
+def oldest_waiting(db: sqlite3.Connection) -> float | None:
+    return db.execute("SELECT MIN(created) FROM outbox WHERE status IN (?, ?)", WAITING).fetchone()[0]
+
+
+def retrying(db: sqlite3.Connection, limit: int = 20) -> list[dict]:
+    """Rows still waiting after failed attempts, the most tried first."""
+    return [dict(zip(("site", "role", "recipient", "command", "device", "attempts", "last_error"), r))
+            for r in db.execute("SELECT site, role, recipient, command, device, attempts, last_error FROM outbox "
+                                "WHERE status IN (?, ?) AND attempts > 0 ORDER BY attempts DESC LIMIT ?",
+                                (*WAITING, limit))]
+
+
+def attempt_results(db: sqlite3.Connection) -> list[tuple[str, bool, int]]:
+    """(channel, ok, attempts) over every finished delivery attempt."""
+    return [(channel, bool(ok), n) for channel, ok, n in db.execute(
+        "SELECT o.channel, a.ok, COUNT(*) FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id "
+        "WHERE a.finished IS NOT NULL GROUP BY 1, 2")]
+
+
+SITE_LOG_COLUMNS = ("id", "alert_id", "channel", "purpose", "role", "recipient", "device", "command", "title",
+                    "status", "attempts", "created", "updated", "done_at", "last_error", "drill")
+
+
+def site_log(db: sqlite3.Connection, site: str, limit: int) -> list[dict]:
+    """A site's notifications and commands, newest first."""
+    return [dict(zip(SITE_LOG_COLUMNS, r)) for r in db.execute(
+        f"SELECT {', '.join(SITE_LOG_COLUMNS)} FROM outbox WHERE site = ? ORDER BY id DESC LIMIT ?", (site, limit))]
+
+
+def notified_alerts(db: sqlite3.Connection) -> set[int]:
+    """Alerts at least one message of which was delivered."""
+    return {a for (a,) in db.execute("SELECT DISTINCT alert_id FROM outbox WHERE purpose = 'notify' "
+                                     "AND status IN ('delivered', 'confirmed')")}
+
+
+def unsettled(db: sqlite3.Connection, now: float) -> int:
+    """Rows due now or commands awaiting their reply: the outbox is not done yet."""
+    return db.execute("SELECT COUNT(*) FROM outbox WHERE (status IN (?, ?) AND next_at <= ?) OR status = 'published'",
+                      (*WAITING, now)).fetchone()[0]

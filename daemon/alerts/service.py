@@ -17,8 +17,8 @@ from ..shard import Shard
 from .delivery import AppriseNotifier
 from .events import DeviceFault, SiteLevelChange
 from .manager import AlertManager
-from .messages import Renderer
 from .mqtt_ack import AckListener
+from .reader import AlertReader
 from .sender import CommandSender
 from .settings import RetrySettings
 from .setup import AlertSetup
@@ -60,6 +60,8 @@ class AlertService:
         sharded = not Shard.of(s.shard).whole
         self.acks = AckListener(self.manager, topic, broker_url, s.intake, sharded=sharded) if topic else None
         self.http_settings = s.http
+        self.path = path
+        self.status = AlertReader(path)  # health, metrics and drills read here, off the siren's path
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -81,6 +83,7 @@ class AlertService:
         for part in reversed(self._parts()):
             part.stop()
         self.manager.close()
+        self.status.close()
         if self.cap is not None:
             self.cap.close()
 
@@ -107,6 +110,10 @@ class AlertService:
         """The intake's sink (or part of it): command replies confirm sirens and sampling changes."""
         for reply in committed.entry.replies:
             self.manager.on_reply(reply)
+
+    def reader(self) -> AlertReader:
+        """A connection of its own to the alert tables (the console's), closed by its user."""
+        return AlertReader(self.path)
 
     def http_app(self, client_max_size: int = 64 * 1024):
         from ..http.app import make_app

@@ -92,6 +92,18 @@ def listing(db: sqlite3.Connection, open_only: bool = True, limit: int = 500) ->
     return [Alert.from_row(r) for r in db.execute(sql, (limit,))]
 
 
+def site_alerts(db: sqlite3.Connection, site: str, limit: int = 50) -> list[Alert]:
+    """A site's alerts, open and closed, newest first."""
+    return [Alert.from_row(r) for r in db.execute("SELECT * FROM alerts WHERE site = ? ORDER BY id DESC LIMIT ?",
+                                                  (site, limit))]
+
+
+def open_counts(db: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """(kind, level or '', open alerts)."""
+    return db.execute("SELECT kind, COALESCE(level, ''), COUNT(*) FROM alerts WHERE status = 'open' "
+                      "GROUP BY 1, 2").fetchall()
+
+
 def insert(db: sqlite3.Connection, **values: Any) -> int:
     if "reasons" in values:
         values["reasons"] = json.dumps(values["reasons"], ensure_ascii=False)

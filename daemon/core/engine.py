@@ -574,10 +574,15 @@ class Core:
 
     def set_external(self, site: str, source: str, sig: External | None, ts: float) -> CoreResult:
         """Hold (or, with None, drop) a site's external signal and fuse the site at `ts`."""
+        return self._fuse_sites([self.hold_external(site, source, sig)], ts)
+
+    def hold_external(self, site: str, source: str, sig: External | None) -> int:
+        """Hold (or drop) a site's external signal without judging the site now: before warming,
+        which then fuses with it. The site's index."""
         si = self.series.site_index(site)
         self._sync_sites()
         self.external.set(si, source, sig)
-        return self._fuse_sites([si], ts)
+        return si
 
     def _fuse_sites(self, sites: list[int], ts: float) -> CoreResult:
         res = CoreResult()

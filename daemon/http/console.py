@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..alerts.reader import AlertReader
 from ..boundaries import Boundaries, boundaries_path
 from . import console_data
 from .app import _denied, _error, _json
@@ -43,7 +44,7 @@ class Hub:
     """One poller for all event streams: it runs only while someone listens, and sends each
     listener the network document whenever it differs from the last one sent."""
 
-    def __init__(self, service: "Service", reader: console_data.AlertReader):
+    def __init__(self, service: "Service", reader: AlertReader):
         self.service = service
         self.reader = reader
         self.listeners: set[asyncio.Queue] = set()
@@ -97,7 +98,7 @@ def _service(request: web.Request) -> "Service":
     return request.app[SERVICE]  # type: ignore[return-value]
 
 
-def _reader(request: web.Request) -> console_data.AlertReader:
+def _reader(request: web.Request) -> AlertReader:
     return request.app[HUB].reader
 
 
@@ -197,7 +198,7 @@ def add_console(app: web.Application, service: "Service") -> None:
         return web.Response(text=outlines, content_type="application/geo+json", headers={"Cache-Control": "no-cache"})
 
     # the manager has created the alert tables by now (AlertService is built before the server)
-    hub = Hub(service, console_data.AlertReader(service.alerts.manager.db.path))
+    hub = Hub(service, service.alerts.reader())
     app[HUB] = hub
 
     async def close_hub(_app: web.Application) -> None:

@@ -4,16 +4,13 @@ touch SQLite and the core's arrays)."""
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geowarn.drivers.timestamps import format_ts
 
-from ..alerts import store
-from ..alerts.db import Database
+from ..alerts.reader import AlertReader
 from ..alerts.store import Alert
 from ..model.levels import LEVELS, Level
 
@@ -23,29 +20,6 @@ if TYPE_CHECKING:
 SITE_WINDOW_H = 72.0  # recent readings shown on a site page
 MAX_POINTS = 2000  # per series: enough for a phone-sized plot, bounded for slow links
 NOTIFICATION_ROWS = 200
-
-
-class AlertReader:
-    """The console's own connection to the alert tables: polling for the event stream never
-    waits for, nor holds up, the manager's connection on the siren's path (WAL readers do not
-    block the writer)."""
-
-    def __init__(self, path: str | Path):
-        self.db = Database(path, checkpoints=False)
-
-    def alerts(self, open_only: bool = True) -> list[Alert]:
-        with self.db.read() as db:
-            return store.listing(db, open_only)
-
-    def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        return self.db.query(sql, args)
-
-    def site_alerts(self, site: str, limit: int = 50) -> list[Alert]:
-        rows = self.db.query("SELECT * FROM alerts WHERE site = ? ORDER BY id DESC LIMIT ?", (site, limit))
-        return [Alert.from_row(r) for r in rows]
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def _ts(t: float | None) -> str | None:
@@ -172,17 +146,11 @@ def _devices(service: "Service", site: Any, series: list[dict], faults: list[dic
 
 
 def _notifications(reader: AlertReader, site_id: str) -> list[dict[str, Any]]:
-    rows = reader.query(
-        "SELECT id, alert_id, channel, purpose, role, recipient, device, command, title, status, attempts, "
-        "created, updated, done_at, last_error, drill FROM outbox WHERE site = ? ORDER BY id DESC LIMIT ?",
-        (site_id, NOTIFICATION_ROWS))
-    out = []
-    for r in rows:
-        d = dict(r)
+    out = reader.notifications(site_id, NOTIFICATION_ROWS)
+    for d in out:
         for k in ("created", "updated", "done_at"):
             d[k] = _ts(d[k])
         d["drill"] = bool(d["drill"])
-        out.append(d)
     return out
 
 
