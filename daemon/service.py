@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from .alerts.events import DeviceFault, SiteLevelChange
@@ -40,6 +41,7 @@ log = logging.getLogger("geowarn.service")
 SILENCE_DEGRADED_S = 6 * 3600  # no reading from the whole network for this long is suspicious
 EXPORT_BACKLOG_DEGRADED = 100_000  # journal rows InfluxDB has not got yet
 OUTBOX_OVERDUE_S = 300.0  # a message still undelivered this long after it was queued
+HTTP_RETRY_S = 30.0  # a failed HTTP start is tried again this often (health says failing meanwhile)
 
 
 class ReloadRefused(Exception):
@@ -233,6 +235,7 @@ class Service:
     def _tick_loop(self) -> None:
         interval = min(5.0, self.notifier.watchdog_interval_s or 5.0)
         last_status = ""
+        http_retry = time.monotonic() + HTTP_RETRY_S
         while not self._stop.wait(1.0 if interval > 1 else interval):
             now = self.clock()
             try:
@@ -241,7 +244,10 @@ class Service:
             except Exception:
                 log.exception("tick failed")
             if self.retention.due(now):  # off the lock: pruning may take a while
-                self.jobs.run("journal retention", lambda: self.retention.run(now), failing_after=1)
+                self.jobs.run("journal retention", partial(self.retention.run, now), failing_after=1)
+            if self.http is not None and time.monotonic() >= http_retry:
+                http_retry = time.monotonic() + HTTP_RETRY_S
+                self.http.retry()  # the port may be free by now
             state, _ = self.health()
             if state != "failing":  # systemd restarts us if this stops
                 self.notifier.watchdog()
@@ -312,6 +318,8 @@ class Service:
         failing, degraded = [], []
         if s.last_error:
             failing.append(f"journal failing: {s.last_error}")
+        if self.http is not None and self.http.failure:  # no API, console, field reports or /healthz
+            failing.append(f"HTTP server {self.http.failure}")
         if not s.connected and time.time() - self.started > 10:
             degraded.append("broker disconnected")
         last = s.last_commit or self.started

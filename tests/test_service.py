@@ -136,3 +136,32 @@ def test_the_service_never_loads_the_simulators(tmp_path, mosquitto):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.splitlines()[0] == "0 []", r.stdout[-2000:] + r.stderr[-2000:]
     assert "usage: geowarn drill" in r.stdout  # and the simulator's own options are there when asked for
+
+
+def test_an_http_server_that_cannot_start_makes_the_service_failing_until_it_can(tmp_path, mosquitto):
+    """No API, console, field reports or /healthz is no healthy service: systemd's watchdog is
+    not pinged while failing. The start is tried again; once the port is free, health recovers."""
+    import urllib.request
+
+    from geowarn.daemon.service import Service
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    cfg = tmp_path / "geowarn.yaml"
+    cfg.write_text(f"registry: {default_config_path()}\nhttp: {{port: {port}}}\n", encoding="utf-8")
+    svc = Service(load_config(cfg), tmp_path / "state", mosquitto.url, config_path=str(cfg))
+    try:
+        svc.start()
+        state, reasons = svc.health()
+        assert state == "failing" and any(f"could not start on 127.0.0.1:{port}" in r for r in reasons), reasons
+        assert svc.status_line().startswith("failing")
+        taken.close()
+        svc.http.retry()
+        assert svc.http.failure is None and not [r for r in svc.health()[1] if "HTTP" in r]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert json.loads(r.read())["status"] in ("ok", "degraded")
+    finally:
+        taken.close()
+        svc.stop()

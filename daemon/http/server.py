@@ -29,6 +29,7 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
         self.application: web.Application | None = None  # the one being served (its routes)
         self._thread: threading.Thread | None = None
+        self.failure: str | None = None  # why the last start failed (None: serving, or not started)
 
     def app(self) -> web.Application:
         from .field import add_field_routes, body_limit
@@ -72,6 +73,8 @@ class HttpServer:
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     def start(self) -> None:
+        """Serve on a thread of its own; a start that fails (the port taken) is logged and kept
+        in `failure`, which the service's health reports as failing; `start()` may try again."""
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -90,6 +93,9 @@ class HttpServer:
                 self._loop.run_until_complete(serve())
             except BaseException as e:  # noqa: BLE001  -- e.g. the port is taken: handed to start()'s caller
                 errors.append(e)
+                if self._runner is not None:
+                    self._loop.run_until_complete(self._runner.cleanup())
+                self._loop.close()
                 ready.set()
                 return
             ready.set()
@@ -97,11 +103,21 @@ class HttpServer:
 
         self._thread = threading.Thread(target=run, name="geowarn-http", daemon=True)
         self._thread.start()
-        ready.wait(10)
-        if errors:
-            log.error("HTTP server could not start on %s:%s: %s", self.settings.host, self.settings.port, errors[0])
+        if not ready.wait(10):  # still trying: stop() ends it
+            self.failure = f"not listening on {self.settings.host}:{self.settings.port} after 10 s"
+            log.error("HTTP server %s", self.failure)
+        elif errors:
+            self.failure = f"could not start on {self.settings.host}:{self.settings.port}: {errors[0]}"
+            self._loop = self._runner = None  # nothing runs: start() may try again
+            log.error("HTTP server %s", self.failure)
         else:
+            self.failure = None
             log.info("HTTP on http://%s:%s", self.settings.host, self.port)
+
+    def retry(self) -> None:
+        """Start again after a start that failed (the port was taken); otherwise nothing."""
+        if self.failure is not None and self._loop is None:
+            self.start()
 
     def stop(self) -> None:
         if self._loop is None:
