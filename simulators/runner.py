@@ -27,6 +27,11 @@ class PacedRunner:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def published(self) -> int:
+        """Messages handed to the broker so far."""
+        return self._publisher.sent
+
     def _loop(self) -> None:  # the subclass's work
         raise NotImplementedError
 

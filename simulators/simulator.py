@@ -76,7 +76,7 @@ class Simulator(PacedRunner):
     def _connect(self) -> None:
         client = self._publisher.client
         client.on_message = self._on_message
-        on_connect = self._publisher._on_connect
+        on_connect = client.on_connect  # the publisher's own, chained
         protocols = sorted({self.wire.protocol(d) for d in self.registry.devices})  # amqtt refuses $-topics
 
         def subscribe_too(c, userdata, flags, reason_code, properties):

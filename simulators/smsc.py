@@ -67,7 +67,7 @@ class Smsc:
                         if bound is None:
                             _send(sock, command | RESP, 0x04, seq, b"\0")  # ESME_RINVBNDSTS
                             continue
-                        msg_id = smsc._submit(bound, body)
+                        msg_id = smsc.submit(bound, body)
                         _send(sock, command | RESP, 0, seq, msg_id.encode() + b"\0")
                     elif command == UNBIND:
                         _send(sock, command | RESP, 0, seq, b"")
@@ -83,7 +83,8 @@ class Smsc:
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
-    def _submit(self, system_id: str, body: bytes) -> str:
+    def submit(self, system_id: str, body: bytes) -> str:
+        """One submit_sm of a bound client: the message stored (parts joined); its id."""
         _service, pos = _cstring(body, 0)
         pos += 2
         source, pos = _cstring(body, pos)

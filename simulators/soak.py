@@ -300,7 +300,7 @@ def _drive(plan: SoakPlan, registry: Registry, scenario: Scenario, silences: lis
         if service.proc.poll() is not None:
             raise RuntimeError(f"the service exited with {service.proc.returncode}; see {service.log.name}")
         sample = {"wall_s": round(time.monotonic() - t0, 2), "day": round((clock.now() - start) / DAY, 4),
-                  "rss_kib": service.rss_kib(), "published": sim._publisher.sent, **journal_sample(journal)}
+                  "rss_kib": service.rss_kib(), "published": sim.published, **journal_sample(journal)}
         samples.append(sample)
         if time.monotonic() >= next_echo or finished:
             echo(f"  day {sample['day']:6.2f}  wall {sample['wall_s']:6.0f} s  RSS {sample['rss_kib'] / KIB_PER_MIB:6.1f} MiB"
