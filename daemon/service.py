@@ -275,7 +275,7 @@ class Service:
         except (ConfigError, ReloadRefused) as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             return False
-        except Exception as e:  # an unreadable apprise file or template, a bad time zone ...
+        except Exception as e:  # noqa: BLE001  -- a part that cannot be built refuses the reload, never ends us
             log.error("reload refused, keeping the running configuration: %s: %s", type(e).__name__, e)
             return False
         new = prepared.config
