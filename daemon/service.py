@@ -32,8 +32,11 @@ from .registry import Registry
 from .rules import Rules, rules_for_config
 from .sdnotify import Notifier
 from .shard import Shard
+from .field.desk import FieldDesk, FieldSetup
 from .signals import Signals
 from .video.snapshots import Snapshots, VideoSetup
+from .weather.desk import WeatherDesk, WeatherSetup
+from .weather.mqtt import WeatherSubscriber
 from .steady_clock import SteadyClock
 
 log = logging.getLogger("geowarn.service")
@@ -85,22 +88,24 @@ class Service:
         self.journal.set_meta(RESTART_SETTINGS_META, json.dumps(self.restart_settings, sort_keys=True))
         self.retention = Retention(self.journal.path, config.settings.journal.retention_days,
                                    cursors=self.export_cursors)
-        self.core = Core(config.registry, rules_for_config(config))
+        rules = rules_for_config(config)
+        self.core = Core(config.registry, rules)
         self.jobs = Jobs()  # the periodic jobs, each isolated; /healthz names one that keeps failing
-        self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock, jobs=self.jobs)
+        # sites whose devices a weather warning accelerated: kept by the weather desk, and the
+        # lifecycle's all-clear leaves their reporting accelerated
+        weather_held: set[str] = set()
+        self.alerts = AlertService(config, self.state_dir, broker_url, clock=clock, jobs=self.jobs,
+                                   keep_accelerated=weather_held.__contains__)
         self._lock = threading.RLock()  # core and lifecycle are fed from the intake and the ticker
         # the one way in for signals from people, the weather and cameras (it takes the lock)
         self.signals = Signals(self._lock, self.core, self.journal, self._judge, self._handle)
-        from .field.desk import FieldDesk
-
-        from .weather.desk import WeatherDesk
-        from .weather.mqtt import WeatherSubscriber
-
-        self.field = FieldDesk(self)  # community monitors' reports
-        self.weather = WeatherDesk(self)  # meteorological risk warnings
+        field, weather, video = part_setups(config, rules)
+        self.field = FieldDesk(self.state_dir, field, self.signals, self.journal)  # community monitors' reports
+        # meteorological risk warnings
+        self.weather = WeatherDesk(self.state_dir, weather, self.signals, self.alerts.manager,
+                                   self.field.store.last_accepted, weather_held)
         # stills from video units when an alert rises
-        self.video = Snapshots(self.state_dir, VideoSetup(config.registry, config.settings.video),
-                               self.alerts.manager.tell, self.signals.fault)
+        self.video = Snapshots(self.state_dir, video, self.alerts.manager.tell, self.signals.fault)
         # warnings on the broker the intake uses (the flag, or the configured one)
         self.weather_mqtt = WeatherSubscriber(self.weather, broker_url, config.settings.intake)
         self.http = None
@@ -261,8 +266,8 @@ class Service:
     def reload(self) -> bool:
         """Re-read the configuration and hand it to every part at once: the intake (the network's
         sites and devices), the core (its part, the rules), the alert lifecycle and the outbox
-        worker (contacts, notify, escalation, sirens, sampling), the field and weather desks and
-        the video stills (they read `config`), retention and the InfluxDB export. Readings keep
+        worker (contacts, notify, escalation, sirens, sampling, CAP), the field and weather desks
+        and the video stills, retention and the InfluxDB export. Readings keep
         flowing: the intake's batches and the ticker wait on the lock for the moment of the swap.
         A file that is broken, or changes what only a restart can (RESTART_ONLY), is refused by
         name and the running configuration stays."""
@@ -283,7 +288,10 @@ class Service:
             self.intake.set_registry(prepared.loaded.registry)
             self.core.reconfigure(new.registry, prepared.rules)  # windows and levels are kept
             self.alerts.reconfigure(prepared.alerts)
-            self.video.reconfigure(VideoSetup(new.registry, new.settings.video))
+            field, weather, video = part_setups(new, prepared.rules)
+            self.field.reconfigure(field)
+            self.weather.reconfigure(weather)
+            self.video.reconfigure(video)
             self.retention.days = new.settings.journal.retention_days
             self.config = new
         if prepared.export != self._export:  # beside the pipeline: rebuilt after the swap
@@ -362,6 +370,14 @@ class Service:
         shard = "" if self.shard.whole else f"{self.shard.label}, {s.not_my_shard} not mine; "
         return (f"{state}; {shard}{'connected' if s.connected else 'disconnected'}; {s.readings} readings, "
                 f"{sum(s.quarantine.values())} quarantined" + (f"; {reasons[0]}" if reasons else ""))
+
+
+def part_setups(config: Config, rules: Rules) -> tuple[FieldSetup, WeatherSetup, VideoSetup]:
+    """What the field and weather desks and the video stills each read of a configuration."""
+    s = config.settings
+    return (FieldSetup(config.registry, s.field, rules.field_rule),
+            WeatherSetup(config.registry, rules.weather, s.sampling.accelerate_at),
+            VideoSetup(config.registry, s.video))
 
 
 def own_part(config: Config, shard: Shard) -> Config:

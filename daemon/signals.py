@@ -13,9 +13,9 @@ from geowarn.drivers.base import Reading
 
 from .alerts.events import DeviceFault
 from .core.engine import Core
-from .core.results import CoreResult
+from .model.results import CoreResult
 from .journal import Entry, Journal
-from .levels.external import External
+from .model.external import External
 
 
 class Signals:

@@ -226,3 +226,52 @@ def test_cap_messages_follow_a_reload(chain, mosquitto):
     xml = c.outbox(f"SELECT event, xml FROM cap_messages WHERE alert_id = {alert.id} ORDER BY version")
     assert xml[-1][0] == "stood_down" and b"<sender>centre@reload.example</sender>" in xml[-1][1]
     assert b"centre@reload.example" not in xml[0][1]  # issued before the reload
+
+
+def test_weather_rules_and_video_units_follow_a_reload(chain, tmp_path):
+    """The weather desk acts on the reloaded rules (patrol orders from blue on), and a video unit
+    added by the reload sends its still, linked at the reloaded public address."""
+    import http.server
+    import threading
+
+    still = b"\xff\xd8\xff\xe0 the slope after the reload \xff\xd9"
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(still)))
+            self.end_headers()
+            self.wfile.write(still)
+
+        def log_message(self, *a):
+            pass
+
+    cam = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=cam.serve_forever, daemon=True).start()
+    try:
+        c = chain(rules={"weather": {"patrol_from": "yellow"}})  # the packaged rules, copied beside the config
+        now = time.time()
+        blue = {"level": "blue", "counties": ["湘潭县"], "valid_from": now - 60, "valid_to": now + 3600}
+        assert c.http("POST", "/api/v1/weather-warnings", {**blue, "id": "before"})[0] == 201
+        rules = c.path.parent / "rules" / "defaults.yaml"
+        doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+        doc["weather"]["patrol_from"] = "blue"
+        rules.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        assert c.rewrite(lambda d: (_site(d, "S1")["devices"].append(
+            {"id": "S1-VIDEO", "kind": "video", "snapshot_url": f"http://127.0.0.1:{cam.server_address[1]}/s.jpg"}),
+            d.update(video={"public_url": "http://reloaded.example"})))
+        assert c.http("POST", "/api/v1/weather-warnings", {**blue, "id": "after"})[0] == 201
+        patrol = lambda: [r for r in c.rx.received if "巡查指令" in r.title or "patrol order" in r.title]  # noqa: E731
+        assert wait_until(lambda: {r.path.split("/")[1] for r in patrol()} == {"S1", "S2"}, 15)
+        keys = [k for (k,) in c.outbox("SELECT key FROM outbox WHERE key LIKE 'w%:patrol:%'")]
+        assert len(keys) == 2 and all(k.startswith("wafter:") for k in keys), keys  # none before the reload
+        st, answer = c.report({"site": "S1", "observations": ["new_crack"]})
+        assert st == 201 and answer["site_level"] == "yellow"
+        (alert,) = wait_until(c.hazards, 10)
+        assert wait_until(lambda: c.svc.video.latest(alert.id) is not None, 10)
+        assert c.svc.video.latest(alert.id).read_bytes() == still
+        link = f"http://reloaded.example/api/v1/alerts/{alert.id}/snapshot"
+        assert wait_until(lambda: [r for r in c.rx.received if link in r.message], 15)
+    finally:
+        cam.shutdown()
+        cam.server_close()

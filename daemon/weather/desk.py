@@ -14,15 +14,21 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..alerts import advisories
+from ..alerts.manager import AlertManager
 from ..model.external import External
 from ..model.levels import Level
+from ..registry import Registry
+from ..rules import WeatherRule
 from .warning import Warning, parse_warning
 
 if TYPE_CHECKING:
-    from ..service import Service
+    from ..signals import Signals
 
 log = logging.getLogger("geowarn.weather")
 BOX_MARGIN_DEG = 0.05  # around the sites of a county warning, for the devices' lon/lat range
@@ -30,10 +36,29 @@ MAX_FAILURES = 3  # ticks in a row a stored warning may fail before it is set as
 SET_ASIDE_SHOWN_S = 86400.0  # how long /healthz names a warning that was set aside
 
 
+@dataclass(frozen=True)
+class WeatherSetup:
+    """What warnings are acted on with: the sites (a warning's area), the alert rules' `weather:`
+    part, and the level at which the sites' own alerts accelerate reporting (`sampling:`)."""
+
+    registry: Registry
+    rule: WeatherRule
+    accelerate_at: str | None
+
+
 class WeatherDesk:
-    def __init__(self, service: "Service"):
-        self.svc = service
-        self._db = sqlite3.connect(service.state_dir / "weather.sqlite", check_same_thread=False, isolation_level=None)
+    def __init__(self, state_dir: str | Path, setup: WeatherSetup, signals: "Signals", alerts: AlertManager,
+                 last_report: Callable[[str], float | None], accelerated: set[str]):
+        """`signals` takes each warning's signal to the core; `alerts` queues patrol orders and
+        reporting commands (alerts/advisories.py); `last_report` is a site's newest accepted field
+        report (FieldStore.last_accepted); `accelerated` is kept here and read by the lifecycle
+        (AlertManager's keep_accelerated): the sites whose devices an active warning accelerated."""
+        self.setup = setup
+        self.signals = signals
+        self.alerts = alerts
+        self.last_report = last_report
+        self._db = sqlite3.connect(Path(state_dir) / "weather.sqlite", check_same_thread=False,
+                                   isolation_level=None)
         self._db.execute("CREATE TABLE IF NOT EXISTS warnings (id TEXT PRIMARY KEY, received REAL NOT NULL, "
                          "source TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL, "
                          "activated REAL, reminded TEXT NOT NULL DEFAULT '[]')")
@@ -42,19 +67,22 @@ class WeatherDesk:
             if name not in columns:  # a state directory from before set-aside warnings
                 self._db.execute(f"ALTER TABLE warnings ADD COLUMN {name} {decl}")
         self._lock = threading.RLock()
-        self._accelerated: set[str] = set()  # sites whose devices an active warning accelerated
-        service.alerts.manager.keep_accelerated = self._accelerated.__contains__
+        self._accelerated = accelerated
+
+    def reconfigure(self, setup: WeatherSetup) -> None:
+        """A reload (with the service lock held: no tick runs meanwhile)."""
+        self.setup = setup
 
     @property
     def rule(self):
-        return self.svc.core.rules.weather
+        return self.setup.rule
 
     # --- intake ------------------------------------------------------------------------------
 
     def ingest(self, doc: Any, source: str, now: float) -> Warning:
         """Validate and keep a warning, then act on it at once; raises ValueError."""
         w = parse_warning(doc)
-        if not w.sites(self.svc.config.registry):
+        if not w.sites(self.setup.registry):
             raise ValueError("the warning covers no site of this network")
         with self._lock:
             # a warning sent again (corrected) is acted on afresh, also after it was set aside
@@ -62,7 +90,7 @@ class WeatherDesk:
                              "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, failures = 0, error = NULL, "
                              "set_aside = NULL, state = CASE state WHEN 'set_aside' THEN 'pending' ELSE state END",
                              (w.id, now, source, json.dumps(w.to_json(), ensure_ascii=False)))
-        with self.svc._lock:
+        with self.signals.together():
             self.tick(now)
         return w
 
@@ -129,7 +157,6 @@ class WeatherDesk:
         can no longer be read is set aside at once."""
         with self._lock:
             rows = self._db.execute("SELECT id, doc FROM warnings WHERE state = 'active'").fetchall()
-        core = self.svc.core
         for wid, doc in rows:
             try:
                 w = parse_warning(json.loads(doc))
@@ -137,11 +164,10 @@ class WeatherDesk:
                 self._set_aside(wid, f"ValueError: {e}", now)
                 continue
             if now < w.valid_to:
-                for site in w.sites(self.svc.config.registry):
-                    core.external.set(core.series.site_index(site.id), f"weather:{w.id}", self._signal(w, now))
+                for site in w.sites(self.setup.registry):
+                    self.signals.hold(site.id, f"weather:{w.id}", self._signal(w, now))
                     if Level.of(w.level) >= Level.of(self.rule.accelerate_from):
                         self._accelerated.add(site.id)
-        core._sync_sites()
 
     def _held_by_others(self, wid: str, now: float) -> set[str]:
         with self._lock:
@@ -153,7 +179,7 @@ class WeatherDesk:
             except ValueError:  # set aside by its own tick
                 continue
             if o.valid_to > now and Level.of(o.level) >= Level.of(self.rule.accelerate_from):
-                held |= {s.id for s in o.sites(self.svc.config.registry)}
+                held |= {s.id for s in o.sites(self.setup.registry)}
         return held
 
     def _signal(self, w: Warning, now: float) -> External:
@@ -165,14 +191,14 @@ class WeatherDesk:
     def _box(self, w: Warning) -> tuple[float, float, float, float]:
         if w.box is not None:
             return w.box
-        sites = w.sites(self.svc.config.registry)
+        sites = w.sites(self.setup.registry)
         return (min(s.lon for s in sites) - BOX_MARGIN_DEG, min(s.lat for s in sites) - BOX_MARGIN_DEG,
                 max(s.lon for s in sites) + BOX_MARGIN_DEG, max(s.lat for s in sites) + BOX_MARGIN_DEG)
 
     def _activate(self, w: Warning, now: float) -> None:
-        svc, mgr, rule = self.svc, self.svc.alerts.manager, self.rule
-        for site in w.sites(svc.config.registry):
-            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", self._signal(w, now), now))
+        mgr, rule, sites = self.alerts, self.rule, w.sites(self.setup.registry)
+        for site in sites:
+            self.signals.external(site.id, f"weather:{w.id}", self._signal(w, now), now)
             if Level.of(w.level) >= Level.of(rule.accelerate_from):
                 advisories.reporting(mgr, f"w{w.id}", site, w.level, w.valid_to, self._box(w), True, now)
                 self._accelerated.add(site.id)
@@ -180,31 +206,30 @@ class WeatherDesk:
                 advisories.patrol(mgr, f"w{w.id}", site, w.level, w.valid_from, w.valid_to, False, now)
         with self._lock:
             self._db.execute("UPDATE warnings SET state = 'active', activated = ? WHERE id = ?", (now, w.id))
-        log.info("weather warning %s (%s) active for %d sites", w.id, w.level, len(w.sites(svc.config.registry)))
+        log.info("weather warning %s (%s) active for %d sites", w.id, w.level, len(sites))
 
     def _remind(self, w: Warning, activated: float, reminded: set[str], now: float) -> None:
         if Level.of(w.level) < Level.of(self.rule.patrol_from) or now - activated < self.rule.reminder_h * 3600:
             return
-        for site in w.sites(self.svc.config.registry):
+        for site in w.sites(self.setup.registry):
             if site.id in reminded:
                 continue
-            last = self.svc.field.store.last_accepted(site.id)
+            last = self.last_report(site.id)
             if last is None or last < activated:
-                advisories.patrol(self.svc.alerts.manager, f"w{w.id}", site, w.level, w.valid_from, w.valid_to,
+                advisories.patrol(self.alerts, f"w{w.id}", site, w.level, w.valid_from, w.valid_to,
                                   True, now)
             reminded.add(site.id)  # once per warning: a report, or one reminder
         with self._lock:
             self._db.execute("UPDATE warnings SET reminded = ? WHERE id = ?", (json.dumps(sorted(reminded)), w.id))
 
     def _expire(self, w: Warning, now: float) -> None:
-        svc, mgr = self.svc, self.svc.alerts.manager
-        accel_at = svc.config.settings.sampling.accelerate_at
-        levels = svc.core.site_levels()
+        mgr, accel_at = self.alerts, self.setup.accelerate_at
+        levels = self.signals.site_levels()
         with self._lock:
             state = self._db.execute("SELECT state FROM warnings WHERE id = ?", (w.id,)).fetchone()[0]
         held = self._held_by_others(w.id, now)
-        for site in w.sites(svc.config.registry):
-            svc._judge(svc.core.set_external(site.id, f"weather:{w.id}", None, now))
+        for site in w.sites(self.setup.registry):
+            self.signals.external(site.id, f"weather:{w.id}", None, now)
             if site.id in held:  # an overlapping warning still in force keeps them accelerated
                 continue
             self._accelerated.discard(site.id)
