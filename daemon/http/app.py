@@ -21,9 +21,7 @@ from aiohttp import web
 from .. import limits
 from ..alerts.manager import AlertManager, parse_alert_id
 from ..alerts.store import AlertClosed, AlertNotFound
-from .body import error as _error
-from .body import json_response as _json
-from .body import read_object
+from .body import error, json_response, read_object
 from .guard import GATE, Gate, answer_in_json
 from .settings import HttpSettings
 
@@ -31,7 +29,7 @@ MANAGER = web.AppKey("alert_manager", AlertManager)
 SETTINGS = web.AppKey("http_settings", HttpSettings)
 
 
-def _denied(request: web.Request, write: bool) -> web.Response | None:
+def refusal(request: web.Request, write: bool) -> web.Response | None:
     """None if the request may pass (guard.py); else the answer."""
     return request.app[GATE].denied(request, write)
 
@@ -41,24 +39,24 @@ def _alert_id(request: web.Request) -> int | web.Response:
     try:
         return parse_alert_id(request.match_info["id"])
     except ValueError as e:
-        return _error(404, str(e))
+        return error(404, str(e))
 
 
 async def _call(fn, *args, **kwargs) -> web.Response:
     """Manager calls touch SQLite (and fsync): off the event loop. A ValueError is a refused
     input (422)."""
     try:
-        return _json(await asyncio.to_thread(fn, *args, **kwargs))
+        return json_response(await asyncio.to_thread(fn, *args, **kwargs))
     except AlertNotFound as e:
-        return _error(404, str(e))
+        return error(404, str(e))
     except AlertClosed as e:
-        return _error(409, str(e))
+        return error(409, str(e))
     except ValueError as e:
-        return _error(422, str(e))
+        return error(422, str(e))
 
 
 async def list_alerts(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     mgr = request.app[MANAGER]
     open_only = request.query.get("all") not in ("1", "true", "yes")
@@ -66,7 +64,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 async def get_alert(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     mgr, aid = request.app[MANAGER], _alert_id(request)
     if isinstance(aid, web.Response):
@@ -79,7 +77,7 @@ async def get_alert(request: web.Request) -> web.Response:
 
 
 async def ack_alert(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=True)) is not None:
+    if (denied := refusal(request, write=True)) is not None:
         return denied
     if isinstance(aid := _alert_id(request), web.Response):
         return aid
@@ -90,7 +88,7 @@ async def ack_alert(request: web.Request) -> web.Response:
 
 
 async def stand_down_alert(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=True)) is not None:
+    if (denied := refusal(request, write=True)) is not None:
         return denied
     if isinstance(aid := _alert_id(request), web.Response):
         return aid
@@ -100,7 +98,7 @@ async def stand_down_alert(request: web.Request) -> web.Response:
 
 
 async def add_silence(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=True)) is not None:
+    if (denied := refusal(request, write=True)) is not None:
         return denied
     body = await read_object(request)
     mgr = request.app[MANAGER]

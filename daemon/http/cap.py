@@ -12,17 +12,18 @@ import time
 from aiohttp import web
 
 from ..cap.publisher import CapPublisher
-from .app import _denied, _error
+from .app import refusal
+from .body import error
 
 CAP = web.AppKey("cap_publisher", CapPublisher)
 
 
 async def feed(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     status = request.query.get("status")
     if status not in (None, "Actual", "Exercise"):
-        return _error(400, "status must be Actual or Exercise")
+        return error(400, "status must be Actual or Exercise")
     base = f"{request.scheme}://{request.host}"
     body = await asyncio.to_thread(request.app[CAP].feed, time.time(), f"{base}{request.path_qs}",
                                    f"{base}/api/v1/cap/{{identifier}}.xml", status)
@@ -30,11 +31,11 @@ async def feed(request: web.Request) -> web.Response:
 
 
 async def message(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     row = await asyncio.to_thread(request.app[CAP].message, request.match_info["identifier"])
     if row is None:
-        return _error(404, f"no CAP message {request.match_info['identifier']!r}")
+        return error(404, f"no CAP message {request.match_info['identifier']!r}")
     return web.Response(body=row.xml, content_type="application/cap+xml", charset="utf-8")
 
 

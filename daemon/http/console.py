@@ -26,8 +26,8 @@ from aiohttp import web
 from ..alerts.reader import AlertReader
 from ..boundaries import Boundaries, boundaries_path
 from . import console_data
-from .app import _denied, _error, _json
-from .body import dumps
+from .app import refusal
+from .body import dumps, error, json_response
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -124,7 +124,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     except (ValueError, OSError):  # a NUL byte, a name too long
         found = False
     if not found:
-        return _error(404, "no such file")
+        return error(404, "no such file")
     return web.FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
 
@@ -133,25 +133,25 @@ async def to_console(request: web.Request) -> web.StreamResponse:
 
 
 async def get_network(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
-    return _json(await asyncio.to_thread(console_data.network, _service(request), _reader(request)))
+    return json_response(await asyncio.to_thread(console_data.network, _service(request), _reader(request)))
 
 
 async def get_site(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     try:
         hours = float(request.query.get("hours", console_data.SITE_WINDOW_H))
     except ValueError:
-        return _error(400, "hours must be a number")
+        return error(400, "hours must be a number")
     if not 0 < hours <= 24 * 30:
-        return _error(400, "hours must be in (0, 720]")
+        return error(400, "hours must be in (0, 720]")
     doc = await asyncio.to_thread(console_data.site_detail, _service(request), _reader(request),
                                   request.match_info["id"], hours)
     if doc is None:
-        return _error(404, f"no site {request.match_info['id']!r}")
-    return _json(doc)
+        return error(404, f"no site {request.match_info['id']!r}")
+    return json_response(doc)
 
 
 def _event(name: str, data: str) -> bytes:
@@ -159,7 +159,7 @@ def _event(name: str, data: str) -> bytes:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     hub = request.app[HUB]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .app import _denied
-from .body import PREVIEW_BYTES, BodyRefused, preview, read_object
-from .body import json_response as _json
+from .app import refusal
+from .body import PREVIEW_BYTES, BodyRefused, json_response, preview, read_object
 from .guard import GATE, bearer
 
 if TYPE_CHECKING:
@@ -57,24 +56,24 @@ async def post_report(request: web.Request) -> web.Response:
         head = preview(await request.content.read(PREVIEW_BYTES))
         record = {"from": request.remote, "bytes": request.content_length, "preview": head}
         rid = await asyncio.to_thread(desk.refuse, None, reason, record)
-        return _json({"id": rid, "status": "rejected", "error": reason}, status)
+        return json_response({"id": rid, "status": "rejected", "error": reason}, status)
     try:
         doc = await read_object(request, body_limit(desk))
     except BodyRefused as e:
         if e.status == 413:
             gate.oversize(request, e.reason)
         rid = await asyncio.to_thread(desk.refuse, monitor, e.reason, {"bytes": request.content_length})
-        return _json({"id": rid, "status": "rejected", "error": e.reason}, e.status)
+        return json_response({"id": rid, "status": "rejected", "error": e.reason}, e.status)
     status, answer = await asyncio.to_thread(desk.submit, monitor, doc)
-    return _json(answer, status)
+    return json_response(answer, status)
 
 
 async def list_reports(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     desk: FieldDesk = request.app[DESK]  # type: ignore[assignment]
     site = request.query.get("site") or None
-    return _json(await asyncio.to_thread(desk.store.reports, site))
+    return json_response(await asyncio.to_thread(desk.store.reports, site))
 
 
 async def form(request: web.Request) -> web.Response:

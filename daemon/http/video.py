@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..alerts.manager import parse_alert_id
-from .app import _denied, _error
+from .app import refusal
+from .body import error
 
 if TYPE_CHECKING:
     from ..video.snapshots import Snapshots
@@ -20,13 +21,13 @@ def add_video_routes(app: web.Application, snapshots: "Snapshots") -> None:
 
 
 async def get_snapshot(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     snaps: Snapshots = request.app[SNAPSHOTS]  # type: ignore[assignment]
     try:
         path = snaps.latest(parse_alert_id(request.match_info["id"]))
     except ValueError as e:
-        return _error(404, str(e))
+        return error(404, str(e))
     if path is None:
-        return _error(404, "no still stored with this alert")
+        return error(404, "no still stored with this alert")
     return web.Response(body=path.read_bytes(), content_type="image/jpeg")

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .app import _denied, _error, _json
-from .body import read_object
+from .app import refusal
+from .body import error, json_response, read_object
 
 if TYPE_CHECKING:
     from ..weather.desk import WeatherDesk
@@ -28,19 +28,19 @@ def add_weather_routes(app: web.Application, desk: "WeatherDesk") -> None:
 
 
 async def post_warning(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=True)) is not None:
+    if (denied := refusal(request, write=True)) is not None:
         return denied
     desk: WeatherDesk = request.app[WEATHER]  # type: ignore[assignment]
     doc = await read_object(request)
     try:
         w = await asyncio.to_thread(desk.ingest, doc, "http", time.time())
     except ValueError as e:
-        return _error(422, str(e))
-    return _json(w.to_json(), 201)
+        return error(422, str(e))
+    return json_response(w.to_json(), 201)
 
 
 async def list_warnings(request: web.Request) -> web.Response:
-    if (denied := _denied(request, write=False)) is not None:
+    if (denied := refusal(request, write=False)) is not None:
         return denied
     desk: WeatherDesk = request.app[WEATHER]  # type: ignore[assignment]
-    return _json(await asyncio.to_thread(desk.warnings))
+    return json_response(await asyncio.to_thread(desk.warnings))
