@@ -410,8 +410,7 @@ class Core:
             th = threshold.evaluate(self.win, p, d, sigma)
             # series whose windows (hours) hold too few of their readings are judged on windows
             # of readings (detectors/cadence.py); the usual, dense series as they always were
-            interval = cadence.cadence(self.win, d)
-            few = cadence.sparse(p, d, interval)
+            few, interval = cadence.sparse(self.win, p, d, th.readings)
             if not few.any():
                 tr = trend.evaluate(self.win, p, d, sigma, st.v_ref, st.slot_level[d, Slot.TANGENT], th.rate)
             else:

@@ -55,12 +55,18 @@ def cadence(win: Windows, sid: np.ndarray) -> np.ndarray:
     return rowmedian(np.diff(ts, axis=1))
 
 
-def sparse(p: Params, sid: np.ndarray, interval_s: np.ndarray) -> np.ndarray:
+def sparse(win: Windows, p: Params, sid: np.ndarray, rate_readings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows whose rate or velocity window, in hours, holds fewer than MIN_READINGS readings at
-    the series' cadence: they are judged here, on windows of readings."""
+    the series' cadence (they are judged here, on windows of readings), and the rows' cadence
+    (s; NaN where not needed). rate_readings: the readings the rate window holds now; where
+    even the shorter window clearly holds enough, the cadence is not looked up (the usual case)."""
     hours = np.fmin(p.rate_win_h[sid], np.where(p.tan_on[sid], p.vel_win_h[sid], np.inf))
+    interval = np.full(len(sid), np.nan)
+    maybe = np.flatnonzero(~(rate_readings * (hours / p.rate_win_h[sid]) >= 2 * MIN_READINGS))
+    if len(maybe):
+        interval[maybe] = cadence(win, sid[maybe])
     with np.errstate(invalid="ignore"):
-        return hours * 3600.0 < MIN_READINGS * interval_s
+        return hours * 3600.0 < MIN_READINGS * interval, interval
 
 
 def _window(t: np.ndarray, ok: np.ndarray, t_end: np.ndarray, hours: np.ndarray, n_min: int) -> np.ndarray:

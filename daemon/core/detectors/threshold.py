@@ -37,6 +37,7 @@ class Judged:
     value: np.ndarray  # [n, tests]
     threshold: np.ndarray  # [n, tests]
     rate: tuple[np.ndarray, np.ndarray]  # signed rate and its standard error, before the tests
+    readings: np.ndarray  # readings in the rate window
 
 
 def rate_per_day(t: np.ndarray, x: np.ndarray, keep: np.ndarray, blocks: int, n: np.ndarray | None = None,
@@ -152,7 +153,7 @@ def evaluate(win: Windows, p: Params, sid: np.ndarray, sigma: np.ndarray) -> Jud
     thr[:, CHANGE] = threshold_at(level[:, CHANGE], tab)
 
     rate, se, npts = windowed_rate(win, sid, p.rate_win_h[sid], sigma)
-    judged = Judged(level, value, thr, (rate, se))
+    judged = Judged(level, value, thr, (rate, se), npts)
     judge_rate(judged, np.arange(n), p, sid, rate, se, npts)
     level[~p.thr_on[sid], :RATE] = 0
     return judged
